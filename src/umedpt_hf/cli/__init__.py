@@ -1,0 +1,1 @@
+"""The `umedpt` command line."""
