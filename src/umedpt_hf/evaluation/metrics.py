@@ -1,0 +1,233 @@
+"""Task metrics: classification and multi-label (scikit-learn), segmentation Dice / IoU (scikit-learn), detection mAP@0.5.
+
+`evaluate.load(...)` fetches metric scripts from the Hub and fails offline, so the classification and segmentation scores
+come from `sklearn.metrics`. No installed library computes detection mAP (no pycocotools / torchmetrics), so
+`detection_metrics` is a small documented implementation of the Pascal-VOC all-point interpolated average precision.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn import metrics as skm
+
+TASK_TYPES = ("classification", "multilabel", "segmentation", "detection")
+
+# the score each task type is compared on by default (as in the paper: F1, Dice, mAP)
+DEFAULT_METRIC = {
+    "classification": "macro_f1",
+    "multilabel": "macro_f1",
+    "segmentation": "dice",
+    "detection": "map50",
+}
+
+METRICS_BY_TYPE = {
+    "classification": ("accuracy", "balanced_accuracy", "macro_f1", "auc"),
+    "multilabel": ("accuracy", "balanced_accuracy", "macro_f1", "auc"),
+    "segmentation": ("dice", "iou"),
+    "detection": ("map50",),
+}
+
+
+def default_metric(task_type: str) -> str:
+    """The metric the data-scarcity protocol reports for a task type."""
+    check_task_type(task_type)
+    return DEFAULT_METRIC[task_type]
+
+
+def check_task_type(task_type: str) -> None:
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"unknown task type {task_type!r}; expected one of {', '.join(TASK_TYPES)}")
+
+
+def check_metric(task_type: str, metric: str) -> None:
+    check_task_type(task_type)
+    if metric not in METRICS_BY_TYPE[task_type]:
+        raise ValueError(
+            f"metric {metric!r} is not defined for {task_type} tasks; choose one of {', '.join(METRICS_BY_TYPE[task_type])}"
+        )
+
+
+def _safe_auc(y_true: np.ndarray, y_score: np.ndarray, **kwargs) -> float:
+    """ROC AUC, or NaN where it is undefined (a class absent from the test labels)."""
+    try:
+        return float(skm.roc_auc_score(y_true, y_score, **kwargs))
+    except ValueError:
+        return math.nan
+
+
+def classification_metrics(
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int] | np.ndarray,
+    y_score: np.ndarray | None = None,
+    num_classes: int | None = None,
+) -> dict[str, float]:
+    """Accuracy, balanced accuracy, macro-F1 and (with class probabilities `y_score` (N, C)) one-vs-rest macro AUC."""
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    if y_true.ndim != 1 or y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must be 1-D of equal length, got {y_true.shape} and {y_pred.shape}")
+    if y_true.size == 0:
+        raise ValueError("cannot score an empty test set")
+    if num_classes is None:
+        num_classes = int(max(y_true.max(), y_pred.max())) + 1 if y_score is None else y_score.shape[1]
+    labels = np.arange(num_classes)
+    result = {
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
+        "macro_f1": float(skm.f1_score(y_true, y_pred, labels=np.unique(y_true), average="macro", zero_division=0)),
+        "auc": math.nan,
+    }
+    if y_score is not None:
+        y_score = np.asarray(y_score, dtype=np.float64)
+        if y_score.shape != (len(y_true), num_classes):
+            raise ValueError(f"y_score must have shape ({len(y_true)}, {num_classes}), got {y_score.shape}")
+        if num_classes == 2:
+            result["auc"] = _safe_auc(y_true, y_score[:, 1])
+        else:
+            result["auc"] = _safe_auc(y_true, y_score, multi_class="ovr", average="macro", labels=labels)
+    return result
+
+
+def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray | None = None) -> dict[str, float]:
+    """Multi-label scores on binary indicator matrices (N, C): subset accuracy, mean per-label balanced accuracy,
+    macro-F1 and macro AUC over the labels that have both outcomes in the test set."""
+    y_true = np.asarray(y_true).astype(int)
+    y_pred = np.asarray(y_pred).astype(int)
+    if y_true.ndim != 2 or y_true.shape != y_pred.shape:
+        raise ValueError(f"multilabel targets must be (N, C) indicator matrices of equal shape, got {y_true.shape}")
+    if y_true.shape[0] == 0:
+        raise ValueError("cannot score an empty test set")
+    balanced = [
+        skm.balanced_accuracy_score(y_true[:, c], y_pred[:, c])
+        for c in range(y_true.shape[1])
+        if len(np.unique(y_true[:, c])) == 2
+    ]
+    result = {
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(np.mean(balanced)) if balanced else math.nan,
+        "macro_f1": float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "auc": math.nan,
+    }
+    if y_score is not None:
+        scored = [c for c in range(y_true.shape[1]) if len(np.unique(y_true[:, c])) == 2]
+        if scored:
+            result["auc"] = _safe_auc(y_true[:, scored], np.asarray(y_score)[:, scored], average="macro")
+    return result
+
+
+def segmentation_metrics(
+    pred: np.ndarray,
+    target: np.ndarray,
+    num_classes: int,
+    ignore_index: int = 255,
+    include_background: bool = False,
+) -> dict[str, float]:
+    """Macro Dice (= pixel F1) and IoU (= Jaccard) over the classes, from label maps of equal shape.
+
+    Pixels labelled `ignore_index` are left out. Background (class 0) is left out of the mean unless
+    `include_background` (or there is only one class). Classes absent from both prediction and target are skipped.
+    """
+    pred = np.asarray(pred)
+    target = np.asarray(target)
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {pred.shape} and target {target.shape} label maps differ in shape")
+    keep = target.reshape(-1) != ignore_index
+    p = pred.reshape(-1)[keep]
+    t = target.reshape(-1)[keep]
+    if t.size == 0:
+        raise ValueError("every target pixel is ignore_index: nothing to score")
+    first = 0 if include_background or num_classes == 1 else 1
+    present = np.union1d(np.unique(p), np.unique(t))
+    labels = [c for c in range(first, num_classes) if c in present]
+    if not labels:  # no foreground anywhere and none predicted: perfect agreement
+        return {"dice": 1.0, "iou": 1.0}
+    return {
+        "dice": float(skm.f1_score(t, p, labels=labels, average="macro", zero_division=0)),
+        "iou": float(skm.jaccard_score(t, p, labels=labels, average="macro", zero_division=0)),
+    }
+
+
+def _iou_xyxy(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one (x1, y1, x2, y2) box against (M, 4) boxes."""
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[2], boxes[:, 2])
+    y2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-12)
+
+
+def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
+    """Pascal-VOC (2010+) all-point interpolated AP: area under the precision envelope of the PR curve."""
+    r = np.concatenate([[0.0], recall, [1.0]])
+    p = np.concatenate([[0.0], precision, [0.0]])
+    p = np.maximum.accumulate(p[::-1])[::-1]
+    steps = np.where(r[1:] != r[:-1])[0]
+    return float(np.sum((r[steps + 1] - r[steps]) * p[steps + 1]))
+
+
+def detection_metrics(
+    predictions: Sequence[dict], targets: Sequence[dict], iou_threshold: float = 0.5
+) -> dict[str, float]:
+    """mAP at one IoU threshold (default 0.5), mean over the classes that have ground-truth boxes.
+
+    predictions: per image {"boxes": (N, 4) xyxy, "scores": (N,), "labels": (N,)} (as `post_process_object_detection`
+    returns); targets: per image {"boxes": (M, 4) xyxy, "labels": (M,)} in the same coordinates. Detections are
+    matched greedily by descending score to the unmatched ground-truth box of the same class with the highest IoU.
+    """
+    if len(predictions) != len(targets):
+        raise ValueError(f"{len(predictions)} predictions for {len(targets)} target images")
+    as_np = lambda x, shape: np.asarray(x, dtype=np.float64).reshape(shape)  # noqa: E731
+    classes = sorted({int(c) for t in targets for c in np.asarray(t["labels"]).reshape(-1)})
+    if not classes:
+        raise ValueError("no ground-truth boxes in the targets: mAP is undefined")
+    aps = []
+    for c in classes:
+        gt = {}
+        num_gt = 0
+        dets = []
+        for i, (pred, tgt) in enumerate(zip(predictions, targets)):
+            t_labels = np.asarray(tgt["labels"]).reshape(-1)
+            gt[i] = as_np(tgt["boxes"], (-1, 4))[t_labels == c]
+            num_gt += len(gt[i])
+            p_labels = np.asarray(pred["labels"]).reshape(-1)
+            p_boxes = as_np(pred["boxes"], (-1, 4))[p_labels == c]
+            p_scores = as_np(pred["scores"], (-1,))[p_labels == c]
+            dets.extend((float(s), i, b) for s, b in zip(p_scores, p_boxes))
+        dets.sort(key=lambda d: -d[0])
+        matched = {i: np.zeros(len(b), dtype=bool) for i, b in gt.items()}
+        tp = np.zeros(len(dets))
+        for k, (_, i, box) in enumerate(dets):
+            if len(gt[i]) == 0:
+                continue
+            ious = _iou_xyxy(box, gt[i])
+            ious[matched[i]] = -1.0
+            j = int(np.argmax(ious))
+            if ious[j] >= iou_threshold:
+                tp[k] = 1
+                matched[i][j] = True
+        if len(dets) == 0:
+            aps.append(0.0)
+            continue
+        ctp = np.cumsum(tp)
+        recall = ctp / num_gt
+        precision = ctp / np.arange(1, len(dets) + 1)
+        aps.append(average_precision(recall, precision))
+    return {"map50" if iou_threshold == 0.5 else f"map{round(iou_threshold * 100)}": float(np.mean(aps))}
+
+
+def score(task_type: str, metric: str, **kwargs) -> float:
+    """One metric of one task type, from the keyword arguments of the matching `*_metrics` function."""
+    check_metric(task_type, metric)
+    fn = {
+        "classification": classification_metrics,
+        "multilabel": multilabel_metrics,
+        "segmentation": segmentation_metrics,
+        "detection": detection_metrics,
+    }[task_type]
+    return fn(**kwargs)[metric]
