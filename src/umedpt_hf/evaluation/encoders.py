@@ -6,6 +6,7 @@ Nothing here downloads: checkpoints are opened with `local_files_only=True`.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,14 +33,10 @@ def _register_umedpt() -> None:
     from ..configuration_umedpt import UMedPTConfig
     from ..modeling_umedpt import UMedPTModel
 
-    try:
+    with contextlib.suppress(ValueError):  # already registered
         AutoConfig.register("umedpt", UMedPTConfig)
-    except ValueError:
-        pass  # already registered
-    try:
+    with contextlib.suppress(ValueError):
         AutoModel.register(UMedPTConfig, UMedPTModel)
-    except ValueError:
-        pass
 
 
 def load_config(checkpoint: str | Path):
@@ -66,8 +63,9 @@ def load_config(checkpoint: str | Path):
 def _check_image_encoder(model: torch.nn.Module, checkpoint: str) -> None:
     if getattr(model, "main_input_name", None) != "pixel_values":
         raise ValueError(
-            f"{checkpoint!r} holds a {type(model).__name__} whose input is {getattr(model, 'main_input_name', None)!r}, "
-            "not pixel_values: it is neither a UMedPT nor an image backbone model"
+            f"{checkpoint!r} holds a {type(model).__name__} whose input is "
+            f"{getattr(model, 'main_input_name', None)!r}, not pixel_values: "
+            "it is neither a UMedPT nor an image backbone model"
         )
 
 

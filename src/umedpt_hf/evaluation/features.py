@@ -71,7 +71,12 @@ def match_channels(model: torch.nn.Module, pixel_values: torch.Tensor) -> torch.
 
 @torch.no_grad()
 def image_features(model: torch.nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
-    """The (B, D) image vector of `model` for one batch."""
+    """The (B, D) image vector of `model` for one batch, without gradients."""
+    return image_vector(model, pixel_values)
+
+
+def image_vector(model: torch.nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
+    """The (B, D) image vector of `model` for one batch (differentiable: used by fine-tuning)."""
     pixel_values = match_channels(model, pixel_values)
     if hasattr(model, "get_image_features"):
         out = model.get_image_features(pixel_values=pixel_values)
@@ -105,8 +110,11 @@ def find_label_column(dataset: Any, label_column: str | None = None) -> str | No
 
 
 def call_processor(processor: Any, images: list, modality: str | None = None, **kwargs: Any) -> dict:
-    """`processor(images, return_tensors="pt")`, passing `modality` only to processors that accept it."""
-    if modality is not None:
+    """`processor(images, return_tensors="pt")`, passing `modality` only to processors that accept it and only when it
+    is a modality the UMedPT processor knows (other values leave the intensity rule on auto)."""
+    from ..image_transforms_umedpt import MODALITY_INTENSITY
+
+    if modality is not None and modality in MODALITY_INTENSITY:
         params = inspect.signature(processor.__call__).parameters
         preprocess = inspect.signature(getattr(processor, "preprocess", processor.__call__)).parameters
         if "modality" in params or "modality" in preprocess:

@@ -1,6 +1,6 @@
-"""Task metrics: classification and multi-label (scikit-learn), segmentation Dice / IoU (scikit-learn), detection mAP@0.5.
+"""Task metrics: classification and multi-label, segmentation Dice / IoU (scikit-learn), detection mAP@0.5.
 
-`evaluate.load(...)` fetches metric scripts from the Hub and fails offline, so the classification and segmentation scores
+`evaluate.load(...)` fetches metric scripts from the Hub and fails offline, so classification and segmentation scores
 come from `sklearn.metrics`. No installed library computes detection mAP (no pycocotools / torchmetrics), so
 `detection_metrics` is a small documented implementation of the Pascal-VOC all-point interpolated average precision.
 """
@@ -46,7 +46,8 @@ def check_metric(task_type: str, metric: str) -> None:
     check_task_type(task_type)
     if metric not in METRICS_BY_TYPE[task_type]:
         raise ValueError(
-            f"metric {metric!r} is not defined for {task_type} tasks; choose one of {', '.join(METRICS_BY_TYPE[task_type])}"
+            f"metric {metric!r} is not defined for {task_type} tasks; "
+            f"choose one of {', '.join(METRICS_BY_TYPE[task_type])}"
         )
 
 

@@ -11,7 +11,7 @@ from .metrics import classification_metrics, multilabel_metrics
 
 
 def check_features(x: np.ndarray, y: np.ndarray, split: str, multilabel: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Features as float (N, D) without NaN, labels as int (N,) or an (N, C) indicator matrix; clear errors otherwise."""
+    """Features as float (N, D) without NaN, labels as int (N,) or an (N, C) indicator matrix; clear errors else."""
     x = np.asarray(x)
     y = np.asarray(y)
     if x.ndim != 2:

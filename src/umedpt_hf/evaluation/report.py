@@ -183,7 +183,8 @@ def check_target(
     keep: float = 0.95,
 ) -> dict[str, Any]:
     """The data-efficiency target on one task, from means over seeds:
-    (a) `encoder` at `low` labels >= `baseline` at `full`; (b) `encoder` at `mid` >= `keep` x its own score at `full`."""
+    (a) `encoder` at `low` labels >= `baseline` at `full`;
+    (b) `encoder` at `mid` >= `keep` x its own score at `full`."""
     validate_result(result)
     curves = result["encoders"]
     for name in (encoder, baseline):
@@ -204,3 +205,14 @@ def check_target(
         "low_beats_baseline_full": mean(encoder, low) >= mean(baseline, full),
         "mid_keeps_95_percent": mean(encoder, mid) >= keep * own_full,
     }
+
+
+def format_target(check: Mapping[str, Any], encoder: str = "umedpt", baseline: str = "random-init") -> str:
+    """One line per task for a `check_target` result."""
+    verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+    return (
+        f"{check['task']} ({check['metric']}): {encoder}@1% {check[f'{encoder}@0.01']:.3f} vs {baseline}@100% "
+        f"{check[f'{baseline}@1.0']:.3f} -> {verdict(check['low_beats_baseline_full'])}; {encoder}@10% "
+        f"{check[f'{encoder}@0.1']:.3f} vs 95% of {encoder}@100% {0.95 * check[f'{encoder}@1.0']:.3f} -> "
+        f"{verdict(check['mid_keeps_95_percent'])}"
+    )

@@ -42,7 +42,8 @@ def _class_targets(counts: np.ndarray, fraction: float) -> np.ndarray:
 
 
 def stratified_subset(labels: Sequence[int] | np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
-    """Sorted indices of a stratified `fraction` of single-label examples, >= 1 per present class, nested over fractions."""
+    """Sorted indices of a stratified `fraction` of single-label examples: >= 1 per present class, nested over
+    fractions for a fixed seed."""
     fraction = check_fraction(fraction)
     labels = np.asarray(labels)
     if labels.ndim != 1:

@@ -7,12 +7,14 @@ with each encoder (or fine-tunes, `method="finetune"`) and returns results in th
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from .features import extract_features
 from .knn import DEFAULT_K, train_knn
 from .linear import train_linear_probe
 from .metrics import check_metric, default_metric
@@ -100,4 +102,147 @@ def probe_scarcity_curve(
                 metric=metric, multilabel=multilabel, num_classes=num_classes, seed=seed,
             )  # fmt: skip
         curve.setdefault(fraction_key(fraction), []).append(float(probe.score(test_x, test_y)[metric]))
+    return curve
+
+
+def _task_parts(task: Any) -> tuple[str, dict, Any]:
+    """(name, spec, splits) of a `TaskDataset` or of a (name, spec, DatasetDict) tuple."""
+    if isinstance(task, tuple) and len(task) == 3:
+        return task
+    if all(hasattr(task, a) for a in ("name", "spec", "splits")):
+        return task.name, task.spec, task.splits
+    raise TypeError(f"expected a TaskDataset or a (name, spec, DatasetDict) tuple, got {type(task).__name__}")
+
+
+def _split(splits: Any, name: str, task: str, required: bool = True):
+    part = splits.get(name) if hasattr(splits, "get") else None
+    if part is None or len(part) == 0:
+        if required:
+            have = {k: len(v) for k, v in splits.items()} if hasattr(splits, "items") else {}
+            raise ValueError(f"task {task!r}: the {name!r} split is missing or empty (splits: {have})")
+        return None
+    return part
+
+
+def select_tasks(database: Mapping[str, Any], names: Sequence[str] | None) -> list[Any]:
+    """The tasks named (all if None), with a clear error for an unknown name."""
+    if names is None:
+        return list(database.values())
+    unknown = [n for n in names if n not in database]
+    if unknown:
+        raise ValueError(f"unknown task(s) {', '.join(map(repr, unknown))}; available: {', '.join(sorted(database))}")
+    return [database[n] for n in names]
+
+
+def run_data_scarcity(
+    tasks: Sequence[Any],
+    encoders: Sequence[Any],
+    *,
+    processor: Any = None,
+    method: str = "linear",
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    seeds: int = DEFAULT_SEEDS,
+    metric: str | None = None,
+    batch_size: int = 32,
+    cache_dir: str | None = None,
+    scale_validation: bool = True,
+    train_encoder: bool = False,
+    finetune_kwargs: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """The protocol for each task x encoder; one result `{"task", "metric", "encoders": {name: curve}}` per task.
+
+    tasks: `TaskDataset`s (or (name, spec, DatasetDict) tuples) with train and test splits (validation optional,
+    used to choose C). encoders: `Encoder`s (name, model, processor). `processor` preprocesses every encoder's input
+    (the same pipeline for all, as a fair comparison); without it each encoder's own processor is used.
+    linear / knn: features are extracted once per split and encoder (cached in `cache_dir`), then the probe is
+    trained per fraction x seed. finetune: a fresh head (and with `train_encoder` a copy of the encoder) is trained
+    per fraction x seed on the images.
+    """
+    fractions = check_fractions(fractions)
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    if not encoders:
+        raise ValueError("no encoders to evaluate")
+    names = [e.name for e in encoders]
+    if len(set(names)) != len(names):
+        raise ValueError(f"encoder names must be unique, got {names}")
+    parts = [_task_parts(t) for t in tasks]
+    if not parts:
+        raise ValueError("no tasks to evaluate")
+    for name, spec, splits in parts:  # fail before any expensive work
+        check_method(method, spec["type"])
+        if metric is not None:
+            check_metric(spec["type"], metric)
+        _split(splits, "train", name)
+        _split(splits, "test", name)
+    results = []
+    for task_name, spec, splits in parts:
+        task_type = spec["type"]
+        task_metric = metric or default_metric(task_type)
+        modality = spec.get("modality")
+        num_classes = len(spec["labels"])
+        train, test = _split(splits, "train", task_name), _split(splits, "test", task_name)
+        val = _split(splits, "validation", task_name, required=False)
+        curves: dict[str, dict[str, list[float]]] = {}
+        for encoder in encoders:
+            enc_processor = processor if processor is not None else encoder.processor
+            if enc_processor is None:
+                raise ValueError(f"encoder {encoder.name!r} has no image processor and none was given")
+            logger.info("task %s, encoder %s, method %s", task_name, encoder.name, method)
+            common = dict(fractions=fractions, seeds=seeds, metric=task_metric, progress=progress)
+            if method in ("linear", "knn"):
+                features = _split_features(
+                    encoder, enc_processor, task_name, modality, train, val, test, batch_size, cache_dir, progress
+                )
+                curves[encoder.name] = probe_scarcity_curve(
+                    features, task_type=task_type, method=method, scale_validation=scale_validation,
+                    num_classes=num_classes, **common,
+                )  # fmt: skip
+            else:
+                curves[encoder.name] = _finetune_curve(
+                    encoder, enc_processor, task_name, spec, train, test, train_encoder=train_encoder,
+                    finetune_kwargs=finetune_kwargs or {}, **common,
+                )  # fmt: skip
+        results.append({"task": task_name, "metric": task_metric, "encoders": curves})
+    return results
+
+
+def _split_features(
+    encoder, processor, task_name, modality, train, val, test, batch_size, cache_dir, progress
+) -> SplitFeatures:
+    """Frozen features of the three splits of one task with one encoder."""
+
+    def extract(dataset, split):
+        return extract_features(
+            encoder.model, dataset, processor=processor, batch_size=batch_size, cache_dir=cache_dir,
+            modality=modality, progress=progress, desc=f"{task_name}/{split} [{encoder.name}]",
+        )  # fmt: skip
+
+    tr, te = extract(train, "train"), extract(test, "test")
+    va = extract(val, "validation") if val is not None else None
+    return SplitFeatures(
+        tr.features, tr.labels, te.features, te.labels, va.features if va else None, va.labels if va else None
+    )
+
+
+def _finetune_curve(
+    encoder, processor, task_name, spec, train, test, *, fractions, seeds, metric, progress, train_encoder,
+    finetune_kwargs,
+) -> dict[str, list[float]]:  # fmt: skip
+    """{fraction key: [test metric per seed]} of fine-tuning a new head (and optionally the encoder)."""
+    from .finetune import finetune_and_score
+
+    task_type = spec["type"]
+    train_labels = np.asarray(train["labels" if task_type == "multilabel" else "label"])
+    curve: dict[str, list[float]] = {}
+    jobs = [(f, s) for f in fractions for s in range(seeds)]
+    for fraction, seed in tqdm(jobs, desc=f"{task_name} fine-tune [{encoder.name}]", disable=not progress):
+        idx = subset_for_task(task_type, train_labels, fraction, seed)
+        score = finetune_and_score(
+            encoder.model, train.select(idx), test, num_labels=len(spec["labels"]), processor=processor,
+            multilabel=task_type == "multilabel", train_encoder=train_encoder, metric=metric, seed=seed,
+            modality=spec.get("modality"), **dict(finetune_kwargs),
+        )  # fmt: skip
+        curve.setdefault(fraction_key(fraction), []).append(score)
     return curve

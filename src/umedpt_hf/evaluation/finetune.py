@@ -1,0 +1,213 @@
+"""Fine-tuning on a labelled image dataset: a new linear head on an encoder, the encoder frozen or trained too.
+
+Short and CPU-friendly: AdamW, a few epochs (at least `min_steps` optimizer steps, so a 1 % subset still trains), no
+augmentation. `EncoderClassifier` puts a head on any image encoder (UMedPT, random-init, any transformers backbone),
+so every encoder in a comparison gets the same head; `train_classifier` also trains any model whose forward takes
+`pixel_values, labels` and returns `.loss` and `.logits`, such as `UMedPTForImageClassification`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers.modeling_outputs import ImageClassifierOutput
+
+from .features import extract_features, image_vector, iterate_batches
+from .probe import FittedProbe
+
+FINETUNE_TASK_TYPES = ("classification", "multilabel")
+
+
+class EncoderClassifier(nn.Module):
+    """An image encoder with a dropout + linear head on its image vector."""
+
+    def __init__(self, encoder: nn.Module, hidden_size: int, num_labels: int, multilabel: bool = False, dropout=0.1):
+        super().__init__()
+        if num_labels < 1:
+            raise ValueError(f"num_labels must be >= 1, got {num_labels}")
+        self.encoder = encoder
+        self.multilabel = multilabel
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None) -> ImageClassifierOutput:
+        logits = self.classifier(self.dropout(image_vector(self.encoder, pixel_values)))
+        return ImageClassifierOutput(loss=classifier_loss(logits, labels, self.multilabel), logits=logits)
+
+
+def classifier_loss(logits: torch.Tensor, labels: torch.Tensor | None, multilabel: bool) -> torch.Tensor | None:
+    if labels is None:
+        return None
+    if multilabel:
+        return nn.functional.binary_cross_entropy_with_logits(logits, labels.float())
+    return nn.functional.cross_entropy(logits, labels.long())
+
+
+def _labels_tensor(labels: np.ndarray | torch.Tensor, multilabel: bool) -> torch.Tensor:
+    labels = torch.as_tensor(np.asarray(labels))
+    return labels.float() if multilabel else labels.long()
+
+
+def train_classifier(
+    model: nn.Module,
+    train_data: Any,
+    *,
+    processor: Any = None,
+    multilabel: bool = False,
+    epochs: int = 10,
+    min_steps: int = 30,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    encoder_lr: float | None = 1e-4,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+    modality: str | None = None,
+    progress: bool = True,
+) -> nn.Module:
+    """Train `model` (forward(pixel_values, labels) -> .loss) on a labelled `datasets.Dataset` or batch iterable.
+
+    Parameters named `encoder.*` / `umedpt.*` get `encoder_lr` (None freezes them), the rest `lr`.
+    """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError("epochs and batch_size must be >= 1")
+    torch.manual_seed(seed)
+    head, encoder = [], []
+    for name, param in model.named_parameters():
+        is_encoder = name.startswith(("encoder.", "umedpt."))
+        if is_encoder and encoder_lr is None:
+            param.requires_grad_(False)
+        elif param.requires_grad:
+            (encoder if is_encoder else head).append(param)
+    groups = [{"params": head, "lr": lr}] + ([{"params": encoder, "lr": encoder_lr}] if encoder else [])
+    optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay)
+    size = len(train_data) if hasattr(train_data, "__len__") else None
+    if size == 0:
+        raise ValueError("the training split is empty")
+    steps_per_epoch = math.ceil(size / batch_size) if hasattr(train_data, "column_names") else None
+    epochs = max(epochs, math.ceil(min_steps / steps_per_epoch)) if steps_per_epoch else epochs
+    rng = np.random.default_rng(seed)
+    model.train()
+    bar = tqdm(range(epochs), desc="fine-tune", disable=not progress, leave=False)
+    for _ in bar:
+        data = train_data.select(rng.permutation(size)) if hasattr(train_data, "column_names") else train_data
+        for pixel_values, labels in iterate_batches(data, processor, batch_size, modality=modality):
+            if labels is None:
+                raise ValueError("fine-tuning needs image-level labels ('label' or 'labels' column)")
+            loss = model(pixel_values=pixel_values, labels=_labels_tensor(labels, multilabel)).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model.eval()
+
+
+@torch.no_grad()
+def predict_proba(
+    model: nn.Module, data: Any, *, processor: Any = None, multilabel: bool = False, batch_size: int = 32, modality=None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Class probabilities (softmax, or sigmoid for multi-label) and the labels of `data`."""
+    model.eval()
+    probabilities, labels = [], []
+    for pixel_values, batch_labels in iterate_batches(data, processor, batch_size, modality=modality):
+        logits = model(pixel_values=pixel_values).logits.float()
+        probabilities.append((logits.sigmoid() if multilabel else logits.softmax(-1)).numpy())
+        if batch_labels is not None:
+            labels.append(np.asarray(batch_labels))
+    return np.concatenate(probabilities), (np.concatenate(labels) if labels else None)
+
+
+class _FixedProbabilities:
+    """Adapter so that fine-tuned predictions are scored like a probe's (`FittedProbe.score`)."""
+
+    def __init__(self, probabilities: np.ndarray, num_classes: int):
+        self.probabilities = probabilities
+        self.classes_ = np.arange(num_classes)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.probabilities
+
+
+def finetune_and_score(
+    encoder: nn.Module,
+    train_data: Any,
+    test_data: Any,
+    *,
+    num_labels: int,
+    processor: Any = None,
+    multilabel: bool = False,
+    train_encoder: bool = False,
+    metric: str = "macro_f1",
+    seed: int = 0,
+    modality: str | None = None,
+    progress: bool = False,
+    **train_kwargs: Any,
+) -> float:
+    """Fine-tune a fresh head (and, with `train_encoder`, a copy of the encoder) on `train_data`; `metric` on test.
+
+    A frozen encoder is run once per example: the head then trains on cached features (same result, far faster).
+    """
+    torch.manual_seed(seed)
+    if not train_encoder:
+        train = extract_features(encoder, train_data, processor=processor, modality=modality, progress=False)
+        test = extract_features(encoder, test_data, processor=processor, modality=modality, progress=False)
+        head = EncoderClassifier(_Passthrough(), train.features.shape[1], num_labels, multilabel)
+        batches = _FeatureBatches(train.features, train.labels, train_kwargs.get("batch_size", 16), seed)
+        epochs = max(train_kwargs.get("epochs", 10), batches.epochs_for(train_kwargs.get("min_steps", 30)))
+        train_classifier(
+            head, batches, multilabel=multilabel, seed=seed, progress=progress, epochs=epochs, encoder_lr=None,
+            lr=train_kwargs.get("lr", 1e-3), weight_decay=train_kwargs.get("weight_decay", 1e-4),
+        )  # fmt: skip
+        with torch.no_grad():
+            logits = head(torch.from_numpy(test.features)).logits
+        probabilities = (logits.sigmoid() if multilabel else logits.softmax(-1)).numpy()
+        labels = test.labels
+    else:
+        hidden = image_features_size(encoder, train_data, processor, modality)
+        model = EncoderClassifier(copy.deepcopy(encoder), hidden, num_labels, multilabel)
+        train_classifier(model, train_data, processor=processor, multilabel=multilabel, seed=seed, modality=modality,
+                         progress=progress, **train_kwargs)  # fmt: skip
+        probabilities, labels = predict_proba(model, test_data, processor=processor, multilabel=multilabel,
+                                              modality=modality)  # fmt: skip
+    if labels is None:
+        raise ValueError("the test split has no image-level labels to score")
+    probe = FittedProbe(_FixedProbabilities(probabilities, num_labels), num_labels, multilabel)
+    return float(probe.score(probabilities, labels)[metric])
+
+
+class _Passthrough(nn.Module):
+    """An 'encoder' whose image vector is its input: the head of a frozen encoder trains on cached features."""
+
+    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return pixel_values
+
+
+class _FeatureBatches:
+    """Shuffled (features, labels) batches of cached features, one pass per iteration."""
+
+    def __init__(self, features: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
+        self.features, self.labels, self.batch_size = features, labels, batch_size
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def epochs_for(self, min_steps: int) -> int:
+        return math.ceil(min_steps / math.ceil(len(self) / self.batch_size))
+
+    def __iter__(self):
+        order = self.rng.permutation(len(self))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            yield {"pixel_values": torch.from_numpy(self.features[idx]), "labels": torch.from_numpy(self.labels[idx])}
+
+
+def image_features_size(encoder: nn.Module, data: Any, processor: Any, modality: str | None) -> int:
+    """Size of the encoder's image vector, measured on the first example."""
+    first = data.select(range(1)) if hasattr(data, "select") else data
+    return extract_features(encoder, first, processor=processor, modality=modality, progress=False).features.shape[1]
