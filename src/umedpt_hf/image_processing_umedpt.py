@@ -6,6 +6,7 @@ transformers and sibling `*_umedpt.py` files (the file is copied for remote-code
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -134,6 +135,9 @@ class UMedPTImageProcessor(PilBackend):
             self.image_std = tuple(IMAGENET_DEFAULT_STD) if self.num_channels == 3 else GREY_STD
         if isinstance(self.percentiles, list):
             self.percentiles = tuple(self.percentiles)
+        # JSON forms, so that a loaded processor equals the saved one
+        self.window = json.loads(json.dumps(self.window)) if isinstance(self.window, (list, tuple)) else self.window
+        self.value_range = list(self.value_range) if isinstance(self.value_range, (list, tuple)) else self.value_range
         self._check_settings(vars(self))
 
     def to_dict(self) -> dict[str, Any]:

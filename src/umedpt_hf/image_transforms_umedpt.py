@@ -210,6 +210,9 @@ def scale_intensity(
 def _clip_scale(data: np.ndarray, low: float, high: float) -> np.ndarray:
     if not high > low:
         return np.zeros(data.shape, dtype=np.float32)
+    magnitude = max(abs(low), abs(high))
+    if magnitude > 1e300:  # keep (high - low) finite for values near the float64 limit
+        data, low, high = data / magnitude, low / magnitude, high / magnitude
     return ((np.clip(data, low, high) - low) / (high - low)).astype(np.float32)
 
 
