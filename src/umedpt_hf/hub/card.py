@@ -1,0 +1,216 @@
+"""Model card of a saved UMedPT model, rendered with ``huggingface_hub.ModelCard.from_template`` from hub_cards/."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import ModelCard, ModelCardData
+
+from umedpt_hf.hub.model_folder import ModelFolder
+from umedpt_hf.hub.results import (
+    eval_results_for,
+    load_scarcity_results,
+    model_encoder_name,
+    scarcity_table,
+)
+
+CARD_TAGS = ["medical-imaging", "x-ray", "ct", "mri", "microscopy", "multi-task", "umedpt", "image-feature-extraction"]
+PIPELINE_TAGS = {
+    "UMedPTForImageClassification": "image-classification",
+    "UMedPTForSemanticSegmentation": "image-segmentation",
+    "UMedPTForObjectDetection": "object-detection",
+}
+HEADS = {
+    "classification": "linear layer on the pooled image vector, softmax over the classes",
+    "multilabel": "linear layer on the pooled image vector, one sigmoid per label",
+    "segmentation": "conv head on the shared pixel embedding, logits at the input resolution",
+    "detection": "FCOS head on the shared FPN (class logits, l-t-r-b box regression, centerness)",
+}
+WINDOW_POLICY = (
+    "microscopy / histology / fluorescence images are scaled by their dtype (uint8 / 255, uint16 / 65535); "
+    "X-ray, mammography, MRI, ultrasound and nuclear images are clipped to their 0.5-99.5 percentiles and scaled to "
+    "[0, 1]; CT in Hounsfield units is windowed (presets lung, soft_tissue (default), bone, brain, mediastinum, "
+    "liver, wide, or an explicit (centre, width); a list of windows gives one channel each) and scaled to [0, 1]; "
+    "8-bit exports are taken as already windowed. Grey images are replicated to the model's channels; the result is "
+    "resized (anti-aliased bilinear in float, masks nearest) and normalised with `image_mean` / `image_std`. "
+    "Pass `modality=` (and for CT `window=`) per call to override the saved defaults."
+)
+MODALITY_TAGS = {"xray": "x-ray", "histology": "histopathology", "unspecified": ""}
+PROXY_SOURCES = ("nilearn", "mricron", "invesalius", "stardist", "pydicom", "colin", "mni152", "aal")
+
+
+def hub_cards_dir() -> Path:
+    """The hub_cards/ folder: ``$UMEDPT_HUB_CARDS`` or the one of this source checkout."""
+    candidates = [os.environ.get("UMEDPT_HUB_CARDS"), Path(__file__).resolve().parents[3] / "hub_cards"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "modelcard_template.md").is_file():
+            return Path(candidate)
+    raise FileNotFoundError(
+        "hub_cards/ (card templates and the Space app) not found; set UMEDPT_HUB_CARDS to the folder holding "
+        "modelcard_template.md"
+    )
+
+
+def _markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _labels_text(labels: list[str], limit: int = 8) -> str:
+    shown = ", ".join(labels[:limit])
+    return shown + (f", … ({len(labels)} in all)" if len(labels) > limit else "")
+
+
+def tasks_table(tasks: dict[str, dict]) -> str:
+    if not tasks:
+        return "This checkpoint has no task heads: it is the encoder alone."
+    rows = [
+        [f"`{name}`", spec.get("type", "?"), spec.get("modality", "–"), _labels_text(list(spec.get("labels", []))),
+         HEADS.get(spec.get("type", ""), "–")]
+        for name, spec in tasks.items()
+    ]  # fmt: skip
+    return _markdown_table(["task", "type", "modality", "classes", "head"], rows)
+
+
+def preprocessing_table(processor: dict) -> str:
+    keys = [
+        ("image_processor_type", "processor"),
+        ("size", "output size"),
+        ("num_channels", "channels"),
+        ("modality", "default modality"),
+        ("window", "default CT window"),
+        ("intensity_scaling", "intensity rule"),
+        ("percentiles", "clipping percentiles"),
+        ("value_range", "fixed value range"),
+        ("do_pad", "keep aspect ratio and pad"),
+        ("image_mean", "normalisation mean"),
+        ("image_std", "normalisation std"),
+    ]
+    rows = [
+        [label, "chosen per call (auto)" if processor[key] is None else f"`{json.dumps(processor[key])}`"]
+        for key, label in keys
+        if key in processor
+    ]
+    return _markdown_table(["setting", "value"], rows)
+
+
+def _training_sources(folder: ModelFolder, training_data: list[dict] | None) -> list[dict]:
+    """Rows of the training-data table: from ``training_data``, the folder's tasks.json, or the config's tasks."""
+    if training_data is None and folder.tasks_json is not None:
+        training_data = folder.tasks_json
+    if training_data is None:
+        training_data = [{"name": name, **spec} for name, spec in folder.tasks.items()]
+    return training_data
+
+
+def training_data_table(rows: list[dict]) -> str:
+    if not rows:
+        return "No training data is recorded with this checkpoint."
+    table = []
+    for row in rows:
+        sizes = row.get("split_sizes") or row.get("sizes") or row.get("num_examples") or {}
+        size_text = ", ".join(f"{k} {v}" for k, v in sizes.items()) if isinstance(sizes, dict) else str(sizes)
+        table.append(
+            [f"`{row.get('name') or row.get('task', '?')}`", row.get("type", "–"), row.get("modality", "–"),
+             row.get("source", "not recorded"), row.get("licence") or row.get("license") or "not recorded",
+             size_text or "–"]
+        )  # fmt: skip
+    return _markdown_table(["task", "type", "modality", "source", "licence of the source", "examples"], table)
+
+
+def render_model_card(
+    model_dir: str | Path,
+    repo_id: str,
+    *,
+    eval_json: str | Path | dict | list | None = None,
+    plot_file: str | None = None,
+    license: str = "apache-2.0",
+    training_data: list[dict] | None = None,
+    encoder_name: str | None = None,
+    base_model: str | None = None,
+) -> ModelCard:
+    """Render the model card of a saved UMedPT model folder.
+
+    Args:
+        model_dir: folder written by ``save_pretrained`` (config.json, safetensors, preprocessor_config.json).
+        repo_id: the Hub repo the card is for (used in the code snippets and ``model-index``).
+        eval_json: data-scarcity results (path or parsed JSON; see ``umedpt_hf.hub.results``): table and model-index.
+        plot_file: path *inside the repo* of the data-scarcity plot, shown in the card.
+        license: licence of the weights (front matter); the licences of the training sources are listed in the body.
+        training_data: rows {name, type, modality, source, licence, split_sizes}; default: the folder's tasks.json,
+            else the config's tasks.
+        encoder_name: which encoder of the evaluation JSON is this model (default: the one named like "umedpt").
+        base_model: repo id of the checkpoint this one was fine-tuned from, if any.
+    """
+    from umedpt_hf import __version__
+
+    folder = ModelFolder.open(model_dir)
+    modalities = {spec.get("modality") for spec in folder.tasks.values() if spec.get("modality")}
+    results = load_scarcity_results(eval_json) if eval_json is not None else []
+    task_types = {name: spec.get("type", "") for name, spec in folder.tasks.items()}
+    encoder = model_encoder_name(results, encoder_name) if results else None
+    model_name = repo_id.split("/")[-1]
+    sources = _training_sources(folder, training_data)
+    datasets = sorted({str(row["source"]) for row in sources if row.get("source")}) or None
+
+    card_data = ModelCardData(
+        license=license,
+        library_name="transformers",
+        pipeline_tag=PIPELINE_TAGS.get(folder.architecture, "image-feature-extraction"),
+        tags=list(
+            dict.fromkeys(CARD_TAGS + [MODALITY_TAGS.get(m, m) for m in sorted(modalities) if m != "unspecified"])
+        ),
+        datasets=datasets,
+        metrics=sorted({result.metric for result in results}) or None,
+        base_model=base_model,
+        model_name=model_name,
+        eval_results=eval_results_for(results, encoder, task_types) if encoder else None,
+    )
+    if results:
+        scarcity_intro = (
+            "Frozen-feature / fine-tuning results when only a fraction of each task's training data is used "
+            "(mean ± standard deviation over seeds, number of seeds in brackets); the `model-index` above holds "
+            f"the scores of `{encoder or 'the model'}`."
+        )
+        table = scarcity_table(results)
+    else:
+        scarcity_intro = (
+            "No evaluation results were published with this checkpoint; run `umedpt evaluate` to make them."
+        )
+        table = ""
+    proxy = any(any(tag in str(row.get("source", "")).lower() for tag in PROXY_SOURCES) for row in sources)
+    processor = folder.processor
+    size = processor.get("size", {})
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(hub_cards_dir() / "modelcard_template.md"),
+        model_name=model_name,
+        repo_id=repo_id,
+        package_version=__version__,
+        architecture=folder.architecture,
+        encoder=folder.encoder_description,
+        parameters=f"{folder.num_parameters / 1e6:.2f} M",
+        hidden_size=folder.hidden_size,
+        input_description=(
+            f"{processor.get('num_channels', folder.num_channels)} channel(s), "
+            f"{size.get('height', '?')} × {size.get('width', '?')} pixels"
+        ),
+        tasks_table=tasks_table(folder.tasks),
+        preprocessing_table=preprocessing_table(processor),
+        window_policy=WINDOW_POLICY,
+        training_data_table=training_data_table(sources),
+        training_data_note=(
+            "Each source keeps its own licence and terms of use; the weights are derived from them, so check that "
+            "your use complies with every source listed. Data was built locally and is not redistributed here."
+        ),
+        scarcity_intro=scarcity_intro,
+        scarcity_table=table,
+        plot_file=plot_file,
+        example_modality=(processor.get("modality") or (sorted(modalities)[0] if modalities else "xray")),
+        example_task=next(iter(folder.tasks), None),
+        proxy_data=proxy,
+    )

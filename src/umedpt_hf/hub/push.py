@@ -1,0 +1,145 @@
+"""Publish a saved UMedPT model (weights, config + remote code, processor, model card, plot) in one Hub commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi, SpaceCard, SpaceCardData
+
+from umedpt_hf.hub.card import hub_cards_dir, render_model_card
+from umedpt_hf.hub.model_folder import ModelFolder
+from umedpt_hf.hub.results import load_scarcity_results, plot_scarcity
+
+PLOT_PATH_IN_REPO = "data_scarcity.png"
+RESULTS_PATH_IN_REPO = "evaluation/data_scarcity.json"
+# files of an earlier push that a new push replaces (stale shards or modules must not survive)
+_MANAGED_SUFFIXES = (".safetensors", ".safetensors.index.json", ".py")
+
+
+def _api(token: str | None) -> HfApi:
+    """An HfApi that honours HF_ENDPOINT and HF_TOKEN as they are *now* (not when huggingface_hub was imported)."""
+    return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token or os.environ.get("HF_TOKEN") or None)
+
+
+def _prepare_repo(api: HfApi, repo_id: str, repo_type: str, private: bool, revision: str | None, **kwargs) -> None:
+    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **kwargs)
+    if revision and revision != "main":
+        api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
+
+
+def push_to_hub(
+    model_dir: str | Path,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str = "Upload UMedPT model, processor and model card",
+    eval_json: str | Path | dict | list | None = None,
+    plot: str | Path | None = None,
+    license: str = "apache-2.0",
+    encoder_name: str | None = None,
+) -> CommitInfo:
+    """Push a folder written by ``save_pretrained`` (model and image processor) to the Hub in ONE commit.
+
+    The commit holds the safetensors weights, config.json with its ``auto_map``, the remote-code modules (so
+    ``AutoModel.from_pretrained(repo_id, trust_remote_code=True)`` works without ``umedpt_hf``), the
+    preprocessor_config.json (with its own ``auto_map``), the rendered model card (README.md) and, with ``eval_json``,
+    the data-scarcity results and their plot (``plot``, or one drawn from the results).
+
+    Args:
+        model_dir: the saved model folder.
+        repo_id: ``namespace/name`` on the Hub (created if missing).
+        token: Hub token; default ``HF_TOKEN`` or the saved login. The endpoint is ``HF_ENDPOINT`` (default hf.co).
+        private: create the repo private (ignored when it exists).
+        revision: branch to commit to (created from main if missing); default main.
+        commit_message: summary line of the commit.
+        eval_json: data-scarcity evaluation JSON (path or parsed), rendered as table, plot and ``model-index``.
+        plot: a PNG to show instead of the plot drawn from ``eval_json``.
+        license: licence of the weights in the card's metadata.
+        encoder_name: which encoder of the evaluation JSON is this model (default: the one named like "umedpt").
+
+    Returns:
+        The ``CommitInfo`` (``commit_url``, ``oid``, ``repo_url``).
+    """
+    folder = ModelFolder.open(model_dir)
+    if "/" not in repo_id or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ValueError(f"repo_id must be 'namespace/name', got {repo_id!r}")
+    if plot is not None and not Path(plot).is_file():
+        raise FileNotFoundError(f"plot not found: {plot}")
+    results = load_scarcity_results(eval_json) if eval_json is not None else None
+    files = folder.files_to_upload()
+    with tempfile.TemporaryDirectory(prefix="umedpt-push-") as scratch:
+        if results:
+            files[RESULTS_PATH_IN_REPO] = (
+                json.dumps(
+                    eval_json if isinstance(eval_json, (dict, list)) else json.loads(Path(eval_json).read_text()),
+                    indent=2,
+                )
+                + "\n"
+            ).encode()
+            files[PLOT_PATH_IN_REPO] = (
+                Path(plot) if plot is not None else plot_scarcity(results, Path(scratch) / "plot.png")
+            )
+        elif plot is not None:
+            files[PLOT_PATH_IN_REPO] = Path(plot)
+        card = render_model_card(
+            folder.path,
+            repo_id,
+            eval_json=eval_json if results else None,
+            plot_file=PLOT_PATH_IN_REPO if PLOT_PATH_IN_REPO in files else None,
+            license=license,
+            encoder_name=encoder_name,
+        )
+        files["README.md"] = str(card).encode()
+
+        api = _api(token)
+        _prepare_repo(api, repo_id, "model", private, revision)
+        existing = api.list_repo_files(repo_id, revision=revision)
+        stale = [name for name in existing if name.endswith(_MANAGED_SUFFIXES) and name not in files]
+        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=content) for name, content in files.items()]
+        operations += [CommitOperationDelete(path_in_repo=name) for name in stale]
+        return api.create_commit(repo_id, operations, commit_message=commit_message, revision=revision)
+
+
+def push_space(
+    space_id: str,
+    model_id: str,
+    *,
+    token: str | None = None,
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str = "Upload UMedPT demo",
+) -> CommitInfo:
+    """Push the gradio demo (hub_cards/space) to a Space that serves ``model_id``, with a rendered Space card."""
+    space_dir = hub_cards_dir() / "space"
+    card = SpaceCard.from_template(
+        SpaceCardData(
+            title=f"UMedPT demo: {model_id.split('/')[-1]}",
+            sdk="gradio",
+            app_file="app.py",
+            license="apache-2.0",
+            models=[model_id],
+            tags=["medical-imaging", "umedpt", "multi-task"],
+            emoji="🩻",
+            colorFrom="blue",
+            colorTo="indigo",
+            pinned=False,
+            short_description="Try a UMedPT model: classes, masks, boxes and embeddings",
+        ),
+        template_path=str(hub_cards_dir() / "spacecard_template.md"),
+        model_id=model_id,
+    )
+    files: dict[str, bytes | Path] = {
+        "app.py": space_dir / "app.py",
+        "requirements.txt": space_dir / "requirements.txt",
+        "README.md": str(card).encode(),
+    }
+    api = _api(token)
+    _prepare_repo(api, space_id, "space", private, revision, space_sdk="gradio")
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=content) for name, content in files.items()]
+    operations.append(CommitOperationAdd(path_in_repo="model_id.txt", path_or_fileobj=(model_id + "\n").encode()))
+    return api.create_commit(space_id, operations, commit_message=commit_message, revision=revision, repo_type="space")
