@@ -1,0 +1,126 @@
+"""Read task databases (the built ``umedpt-mini`` or a user's ``tasks.json``) and make per-task DataLoaders.
+
+Every task goes through one adapter per format; the built database uses the generic adapter (`from_hf_dataset`),
+the same path as a user's Hub dataset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from .adapters import from_coco, from_hf_dataset, from_image_folder, from_mask_folder, from_medmnist_npz
+from .collate import TaskCollator
+from .registry import default_database_dir
+from .task import TaskDataset
+
+TASKS_FILE = "tasks.json"
+ADAPTER_OPTIONS = ("column_mapping", "bbox_format", "validation_fraction", "test_fraction", "seed")
+
+
+def load_task(entry: dict[str, Any], root: str | Path | None = None) -> TaskDataset:
+    """One task from a ``tasks.json`` entry.
+
+    ``{"name", "type", "labels", "modality", "path", "format"}``: ``format`` "hf" (default: a Hub name or a folder
+    written by ``save_to_disk``; relative paths resolve against ``root``), "imagefolder", "maskfolder", "coco"
+    (``path`` = the JSON, optional ``image_dir``) or "medmnist" (an ``.npz``). Optional: ``column_mapping``,
+    ``bbox_format``, ``load_kwargs`` (for ``load_dataset``), ``window``.
+    """
+    for key in ("name", "path"):
+        if key not in entry:
+            raise ValueError(f"task entry {entry.get('name', entry)!r} lacks {key!r}")
+    name, fmt = entry["name"], entry.get("format", "hf")
+    path: Any = entry["path"]
+    if root is not None and not Path(path).is_absolute() and (Path(root) / path).exists():
+        path = str(Path(root) / path)
+    modality = entry.get("modality", "unknown")
+    options = {key: entry[key] for key in ADAPTER_OPTIONS if key in entry}
+    if fmt == "hf":
+        if "type" not in entry:
+            raise ValueError(f"task {name!r}: entry lacks 'type'")
+        task = from_hf_dataset(path, entry["type"], labels=entry.get("labels"), modality=modality, name=name,
+                               validate_rows=2, **options, **entry.get("load_kwargs", {}))  # fmt: skip
+    elif fmt == "imagefolder":
+        task = from_image_folder(path, name=name, modality=modality, **options)
+    elif fmt == "maskfolder":
+        task = from_mask_folder(path, labels=entry["labels"], name=name, modality=modality, **options)
+    elif fmt == "coco":
+        task = from_coco(path, image_dir=entry.get("image_dir"), name=name, modality=modality, **options)
+    elif fmt == "medmnist":
+        task = from_medmnist_npz(path, labels=entry.get("labels"), task_type=entry.get("type"), name=name,
+                                 modality=modality, **options)  # fmt: skip
+    else:
+        raise ValueError(f"task {name!r}: unknown format {fmt!r}; use hf, imagefolder, maskfolder, coco or medmnist")
+    if entry.get("window") is not None:
+        task.spec["window"] = entry["window"]
+    task.info = {k: v for k, v in entry.items() if k not in ("name", "type", "labels", "modality")}
+    return task
+
+
+def read_tasks_file(root: str | Path) -> dict[str, Any]:
+    """The parsed ``root/tasks.json`` (or a path to a JSON file itself)."""
+    path = Path(root)
+    path = path / TASKS_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; build the default database with `umedpt data build --out DIR`")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(manifest.get("tasks"), list):
+        raise ValueError(f"{path} has no 'tasks' list")
+    return manifest
+
+
+def load_task_database(
+    root: str | Path | None = None, tasks: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+) -> dict[str, TaskDataset]:
+    """``{name: TaskDataset}`` for the tasks listed in ``root/tasks.json`` (default root: `default_database_dir`).
+
+    ``tasks`` selects names (unknown names raise ValueError), ``exclude`` drops some (e.g. `DEFAULT_HELD_OUT_TASKS`).
+    """
+    root = Path(root) if root is not None else default_database_dir()
+    manifest = read_tasks_file(root)
+    base = root if root.is_dir() else root.parent
+    entries = {entry["name"]: entry for entry in manifest["tasks"]}
+    wanted = list(tasks) if tasks is not None else list(entries)
+    unknown = [name for name in wanted if name not in entries]
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown} in {root}; available: {sorted(entries)}")
+    dropped = set(exclude or ())
+    return {name: load_task(entries[name], base) for name in wanted if name not in dropped}
+
+
+def make_task_dataloader(
+    task: TaskDataset,
+    split: str,
+    processor: Any,
+    batch_size: int,
+    shuffle: bool = True,
+    augment: bool = False,
+    seed: int = 0,
+    num_workers: int = 0,
+    drop_last: bool = False,
+) -> DataLoader:
+    """A DataLoader over ``task.splits[split]`` that yields ``{"pixel_values", "labels"}`` (see `TaskCollator`)."""
+    if split not in task.splits:
+        raise ValueError(f"task {task.name!r} has no split {split!r} (splits: {list(task.splits)})")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    generator = torch.Generator().manual_seed(seed)
+    collator = TaskCollator(task.spec, processor, augment=augment, seed=seed)
+    return DataLoader(
+        task.splits[split],
+        batch_size=batch_size,
+        shuffle=shuffle,
+        collate_fn=collator,
+        num_workers=num_workers,
+        drop_last=drop_last,
+        generator=generator,
+        persistent_workers=False,
+    )
