@@ -1,3 +1,57 @@
-"""umedpt_hf: UMedPT, a multi-task biomedical imaging foundation model, for the Hugging Face stack."""
+"""umedpt_hf: UMedPT, a multi-task biomedical imaging foundation model, for the Hugging Face stack.
+
+Importing the package registers the UMedPT classes with the transformers Auto classes."""
+
+from transformers import (
+    AutoBackbone,
+    AutoConfig,
+    AutoModel,
+    AutoModelForImageClassification,
+    AutoModelForObjectDetection,
+    AutoModelForPreTraining,
+    AutoModelForSemanticSegmentation,
+)
+
+from .configuration_umedpt import TASK_TYPES, UMedPTConfig
+from .modeling_umedpt import (
+    UMedPTBackbone,
+    UMedPTForImageClassification,
+    UMedPTForMultiTask,
+    UMedPTForObjectDetection,
+    UMedPTForSemanticSegmentation,
+    UMedPTModel,
+    UMedPTModelOutput,
+    UMedPTObjectDetectionOutput,
+    UMedPTPreTrainedModel,
+)
+from .presets import config_from_preset, swinv2_t_config, tiny_config
 
 __version__ = "0.1.0"
+
+AutoConfig.register("umedpt", UMedPTConfig, exist_ok=True)
+for _auto_class, _model_class in (
+    (AutoModel, UMedPTModel),
+    (AutoModelForPreTraining, UMedPTForMultiTask),
+    (AutoModelForImageClassification, UMedPTForImageClassification),
+    (AutoModelForSemanticSegmentation, UMedPTForSemanticSegmentation),
+    (AutoModelForObjectDetection, UMedPTForObjectDetection),
+    (AutoBackbone, UMedPTBackbone),
+):
+    _auto_class.register(UMedPTConfig, _model_class, exist_ok=True)
+
+__all__ = [
+    "TASK_TYPES",
+    "UMedPTBackbone",
+    "UMedPTConfig",
+    "UMedPTForImageClassification",
+    "UMedPTForMultiTask",
+    "UMedPTForObjectDetection",
+    "UMedPTForSemanticSegmentation",
+    "UMedPTModel",
+    "UMedPTModelOutput",
+    "UMedPTObjectDetectionOutput",
+    "UMedPTPreTrainedModel",
+    "config_from_preset",
+    "swinv2_t_config",
+    "tiny_config",
+]

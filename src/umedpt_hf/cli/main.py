@@ -11,7 +11,9 @@ SUBCOMMAND_MODULES = ("data", "evaluate", "push")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="umedpt", description="UMedPT: multi-task biomedical imaging foundation model")
+    parser = argparse.ArgumentParser(
+        prog="umedpt", description="UMedPT: multi-task biomedical imaging foundation model"
+    )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(f"umedpt_hf.cli.{name}").register(subparsers)
