@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from .probe import FittedProbe, check_features, infer_num_classes
 
@@ -22,7 +23,7 @@ DEFAULT_CS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 def _fit(x: np.ndarray, y: np.ndarray, C: float, multilabel: bool, max_iter: int, seed: int):
     logistic = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
     estimator = make_pipeline(StandardScaler(), OneVsRestClassifier(logistic) if multilabel else logistic)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(1):  # small problems: BLAS threads only add contention
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)  # OneVsRest: a label without positives in a tiny subset
         estimator.fit(x, y)
@@ -62,7 +63,7 @@ def train_linear_probe(
         probe = FittedProbe(_fit(train_x, train_y, C, multilabel, max_iter, seed), num_classes, multilabel, {"C": C})
         if len(candidates) == 1:
             return probe
-        probe.validation_score = probe.score(val_x, val_y)[metric]
+        probe.validation_score = probe.score(val_x, val_y, only=metric)[metric]
         score = -math.inf if math.isnan(probe.validation_score) else probe.validation_score
         if best is None or score > (best.validation_score if not math.isnan(best.validation_score) else -math.inf):
             best = probe

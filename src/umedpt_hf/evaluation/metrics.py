@@ -8,10 +8,12 @@ come from `sklearn.metrics`. No installed library computes detection mAP (no pyc
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 from sklearn import metrics as skm
+from sklearn.exceptions import UndefinedMetricWarning
 
 TASK_TYPES = ("classification", "multilabel", "segmentation", "detection")
 
@@ -54,7 +56,9 @@ def check_metric(task_type: str, metric: str) -> None:
 def _safe_auc(y_true: np.ndarray, y_score: np.ndarray, **kwargs) -> float:
     """ROC AUC, or NaN where it is undefined (a class absent from the test labels)."""
     try:
-        return float(skm.roc_auc_score(y_true, y_score, **kwargs))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            return float(skm.roc_auc_score(y_true, y_score, **kwargs))
     except ValueError:
         return math.nan
 
@@ -64,8 +68,10 @@ def classification_metrics(
     y_pred: Sequence[int] | np.ndarray,
     y_score: np.ndarray | None = None,
     num_classes: int | None = None,
+    only: str | None = None,
 ) -> dict[str, float]:
-    """Accuracy, balanced accuracy, macro-F1 and (with class probabilities `y_score` (N, C)) one-vs-rest macro AUC."""
+    """Accuracy, balanced accuracy, macro-F1 and (with class probabilities `y_score` (N, C)) one-vs-rest macro AUC;
+    `only` computes just that one (the probes' validation loop)."""
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if y_true.ndim != 1 or y_true.shape != y_pred.shape:
@@ -75,12 +81,17 @@ def classification_metrics(
     if num_classes is None:
         num_classes = int(max(y_true.max(), y_pred.max())) + 1 if y_score is None else y_score.shape[1]
     labels = np.arange(num_classes)
-    result = {
-        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
-        "macro_f1": float(skm.f1_score(y_true, y_pred, labels=np.unique(y_true), average="macro", zero_division=0)),
-        "auc": math.nan,
+    scores = {
+        "accuracy": lambda: float(skm.accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": lambda: float(skm.balanced_accuracy_score(y_true, y_pred)),
+        "macro_f1": lambda: float(
+            skm.f1_score(y_true, y_pred, labels=np.unique(y_true), average="macro", zero_division=0)
+        ),
     }
+    if only in scores:
+        return {only: scores[only]()}
+    result = {name: fn() for name, fn in scores.items()}
+    result["auc"] = math.nan
     if y_score is not None:
         y_score = np.asarray(y_score, dtype=np.float64)
         if y_score.shape != (len(y_true), num_classes):

@@ -56,13 +56,13 @@ class FittedProbe:
         proba = self.predict_proba(x)
         return (proba >= 0.5).astype(int) if self.multilabel else proba.argmax(axis=1)
 
-    def score(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-        """All classification metrics on (x, y)."""
+    def score(self, x: np.ndarray, y: np.ndarray, only: str | None = None) -> dict[str, float]:
+        """All classification metrics on (x, y) (`only`: just that one where it can be computed alone)."""
         x, y = check_features(x, y, "test", self.multilabel)
         proba = self.predict_proba(x)
         if self.multilabel:
             return multilabel_metrics(y, (proba >= 0.5).astype(int), proba)
-        return classification_metrics(y, proba.argmax(axis=1), proba, num_classes=self.num_classes)
+        return classification_metrics(y, proba.argmax(axis=1), proba, num_classes=self.num_classes, only=only)
 
 
 def infer_num_classes(*label_arrays: np.ndarray, multilabel: bool = False) -> int:

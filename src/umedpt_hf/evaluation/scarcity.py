@@ -101,7 +101,7 @@ def probe_scarcity_curve(
                 train_x[idx], train_y[idx], vx, vy,
                 metric=metric, multilabel=multilabel, num_classes=num_classes, seed=seed,
             )  # fmt: skip
-        curve.setdefault(fraction_key(fraction), []).append(float(probe.score(test_x, test_y)[metric]))
+        curve.setdefault(fraction_key(fraction), []).append(float(probe.score(test_x, test_y, only=metric)[metric]))
     return curve
 
 
