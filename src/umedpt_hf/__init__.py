@@ -5,6 +5,7 @@ Importing the package registers the UMedPT classes with the transformers Auto cl
 from transformers import (
     AutoBackbone,
     AutoConfig,
+    AutoImageProcessor,
     AutoModel,
     AutoModelForImageClassification,
     AutoModelForObjectDetection,
@@ -13,6 +14,7 @@ from transformers import (
 )
 
 from .configuration_umedpt import TASK_TYPES, UMedPTConfig
+from .image_processing_umedpt import UMedPTImageProcessor
 from .modeling_umedpt import (
     UMedPTBackbone,
     UMedPTForImageClassification,
@@ -38,6 +40,9 @@ for _auto_class, _model_class in (
     (AutoBackbone, UMedPTBackbone),
 ):
     _auto_class.register(UMedPTConfig, _model_class, exist_ok=True)
+AutoImageProcessor.register(UMedPTConfig, image_processor_classes={"pil": UMedPTImageProcessor}, exist_ok=True)
+# preprocessor_config.json gets an auto_map and the processor modules are copied next to it (remote code)
+UMedPTImageProcessor.register_for_auto_class("AutoImageProcessor")
 
 __all__ = [
     "TASK_TYPES",
@@ -47,6 +52,7 @@ __all__ = [
     "UMedPTForMultiTask",
     "UMedPTForObjectDetection",
     "UMedPTForSemanticSegmentation",
+    "UMedPTImageProcessor",
     "UMedPTModel",
     "UMedPTModelOutput",
     "UMedPTObjectDetectionOutput",
