@@ -86,6 +86,7 @@ class IndexedTaskStream(TaskBatchStream):
         position = self.consumed
         self.consumed += 1
         if self.num_workers == 0:
+            self._reseed_augmentation(position)
             return self.collate_fn([self.dataset[i] for i in self.indices(position)])
         if self._iterator is None or self._iterator_position != position:
             self._iterator = self._epoch_iterator(position)
@@ -96,6 +97,20 @@ class IndexedTaskStream(TaskBatchStream):
             self._iterator = None
             self.consumed = position
             return self.next_batch()
+
+    def _reseed_augmentation(self, position: int) -> None:
+        """Seed a random collate function (e.g. `TaskCollator(augment=True)`) from `(seed, task, position)`.
+
+        Its augmentation then depends only on the batch's position, so resumed runs augment like uninterrupted ones.
+        Collate functions expose this with `set_seed(int)` or an `augmentation.set_seed(int)`; others are left alone.
+        """
+        target = self.collate_fn if callable(getattr(self.collate_fn, "set_seed", None)) else None
+        augmentation = getattr(self.collate_fn, "augmentation", None)
+        if target is None and callable(getattr(augmentation, "set_seed", None)):
+            target = augmentation
+        if target is not None:
+            state = np.random.SeedSequence([self.seed, self._stream_id, position]).generate_state(1)[0]
+            target.set_seed(int(state) & 0x7FFFFFFF)
 
     def _epoch_iterator(self, position: int) -> Iterator[Any]:
         """Worker-backed iterator over the rest of the epoch that holds `position`."""
