@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -197,7 +200,8 @@ def _box_of(mask: np.ndarray) -> np.ndarray:
 def test_mask_and_box_stay_aligned(height, width, fractions, target, do_pad):
     x0, x1 = sorted((round(fractions[0] * width), round(fractions[1] * width)))
     y0, y1 = sorted((round(fractions[2] * height), round(fractions[3] * height)))
-    x1, y1 = max(x1, x0 + 8), max(y1, y0 + 8)
+    x0, y0 = min(x0, width - 8), min(y0, height - 8)
+    x1, y1 = min(max(x1, x0 + 8), width), min(max(y1, y0 + 8), height)
     mask = np.zeros((height, width), np.uint8)
     mask[y0:y1, x0:x1] = 1
     box = [(x0 + x1) / 2 / width, (y0 + y1) / 2 / height, (x1 - x0) / width, (y1 - y0) / height]
@@ -244,6 +248,38 @@ def test_save_pretrained_round_trip(tmp_path):
     assert loaded.to_dict() == processor.to_dict()
     image = np.linspace(-1000, 1000, 70 * 40).reshape(70, 40).astype(np.int16)
     assert torch.equal(loaded(image)["pixel_values"], processor(image)["pixel_values"])
+
+
+REMOTE_LOAD = """
+import sys
+sys.modules["umedpt_hf"] = None  # the package must not be needed
+import numpy as np
+from transformers import AutoImageProcessor
+processor = AutoImageProcessor.from_pretrained(sys.argv[1], trust_remote_code=True)
+image = np.linspace(-1000, 1000, 70 * 40).reshape(70, 40).astype(np.int16)
+print(type(processor).__name__, float(processor(image)["pixel_values"].double().sum()))
+"""
+
+
+def test_remote_code_loading_without_the_package(tmp_path, monkeypatch):
+    monkeypatch.setattr(UMedPTImageProcessor, "_auto_class", "AutoImageProcessor")
+    processor = UMedPTImageProcessor(size={"height": 32, "width": 32}, modality="ct", window="lung", do_pad=True)
+    processor.save_pretrained(tmp_path / "saved")
+    copied = {p.name for p in (tmp_path / "saved").glob("*.py")}
+    assert copied == {"image_processing_umedpt.py", "image_transforms_umedpt.py", "post_processing_umedpt.py"}
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", REMOTE_LOAD, str(tmp_path / "saved")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    name, total = result.stdout.split()
+    image = np.linspace(-1000, 1000, 70 * 40).reshape(70, 40).astype(np.int16)
+    assert name == "UMedPTImageProcessor"
+    assert float(total) == pytest.approx(float(processor(image)["pixel_values"].double().sum()), rel=1e-9)
 
 
 # --------------------------------------------------------------------------------------------------- post-processing
@@ -331,6 +367,41 @@ def test_post_process_image_classification():
     assert processor.post_process_image_classification(logits, top_k=1)[1] == [
         {"label": "0", "label_id": 0, "score": pytest.approx(torch.softmax(logits[1], 0)[0].item())}
     ]
+
+
+def test_processor_model_post_processing_end_to_end():
+    from umedpt_hf import UMedPTForMultiTask, tiny_config
+
+    tasks = {
+        "nuclei": {"type": "detection", "labels": ["nucleus", "debris"], "modality": "microscopy"},
+        "tissue": {"type": "segmentation", "labels": ["background", "grey", "white"], "modality": "microscopy"},
+        "stain": {"type": "classification", "labels": ["he", "ihc"], "modality": "microscopy"},
+    }
+    torch.manual_seed(0)
+    model = UMedPTForMultiTask(tiny_config(tasks=tasks)).eval()
+    processor = UMedPTImageProcessor.from_model_config(model.config, size={"height": 64, "width": 64}, do_pad=True)
+    assert processor.modality == "microscopy"
+    images = [np.random.default_rng(i).integers(0, 256, (80, 50, 3), dtype=np.uint8) for i in range(2)]
+    masks = [np.zeros((80, 50), np.uint8), np.ones((80, 50), np.uint8)]
+    boxes, box_labels = [[[0.4, 0.3, 0.4, 0.3]], np.zeros((0, 4))], [[1], []]
+
+    detection = processor(images, boxes=boxes, box_labels=box_labels)
+    outputs = model(detection["pixel_values"], task="nuclei", labels=detection["labels"])
+    assert torch.isfinite(outputs.loss)
+    results = processor.post_process_object_detection(outputs, threshold=0.0, target_sizes=detection["original_sizes"])
+    for result in results:
+        assert set(result) == {"scores", "labels", "boxes"} and 0 < len(result["boxes"]) <= 100
+        assert (result["boxes"][:, 2:] <= torch.tensor([50.0, 80.0]) + 1e-4).all() and (result["boxes"] >= 0).all()
+
+    segmentation = processor(images, segmentation_maps=masks)
+    outputs = model(segmentation["pixel_values"], task="tissue", labels=segmentation["labels"])
+    assert torch.isfinite(outputs.loss)
+    maps = processor.post_process_semantic_segmentation(outputs, target_sizes=segmentation["original_sizes"])
+    assert [m.shape for m in maps] == [(80, 50), (80, 50)] and maps[0].max() < 3
+
+    outputs = model(segmentation["pixel_values"], task="stain")
+    ranked = processor.post_process_image_classification(outputs, label_names=tasks["stain"]["labels"])
+    assert {entry["label"] for entry in ranked[0]} == {"he", "ihc"}
 
 
 # --------------------------------------------------------------------------------------------------------- bad input

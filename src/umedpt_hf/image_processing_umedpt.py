@@ -105,9 +105,9 @@ class UMedPTImageProcessor(PilBackend):
     """
 
     valid_kwargs = UMedPTImageProcessorKwargs
-    model_input_names = ["pixel_values"]  # noqa: RUF012 (transformers convention)
+    model_input_names = ["pixel_values"]
 
-    size = {"height": 224, "width": 224}  # noqa: RUF012
+    size = {"height": 224, "width": 224}
     default_to_square = True
     resample = PILImageResampling.BILINEAR
     do_resize = True

@@ -63,9 +63,10 @@ def decode_detections(
     batch = logits.shape[0]
     if target_sizes is not None and len(target_sizes) != batch:
         raise ValueError(f"Got {len(target_sizes)} target sizes for a batch of {batch}.")
+    logits, pred_boxes = logits.detach(), pred_boxes.detach()
     probs = logits.float().sigmoid()
     if centerness_logits is not None:
-        probs = (probs * centerness_logits.float().sigmoid()[..., None]).sqrt()
+        probs = (probs * centerness_logits.detach().float().sigmoid()[..., None]).sqrt()
     num_classes = probs.shape[-1]
     results = []
     for index in range(batch):
@@ -99,6 +100,7 @@ def semantic_label_maps(
         raise ValueError(f"Expected segmentation logits (B, C, H, W), got shape {tuple(logits.shape)}.")
     if target_sizes is not None and len(target_sizes) != len(logits):
         raise ValueError(f"Got {len(target_sizes)} target sizes for a batch of {len(logits)}.")
+    logits = logits.detach()
     maps = []
     for index in range(len(logits)):
         item = logits[index : index + 1].float()
@@ -132,7 +134,8 @@ def classification_scores(
         names = [str(n) for n in label_names]
     if len(names) != num_classes:
         raise ValueError(f"Got {len(names)} class names for {num_classes} logits.")
-    probs = logits.float().sigmoid() if multilabel else logits.float().softmax(dim=-1)
+    logits = logits.detach().float()
+    probs = logits.sigmoid() if multilabel else logits.softmax(dim=-1)
     results = []
     for row in probs:
         order = row.argsort(descending=True).tolist()
