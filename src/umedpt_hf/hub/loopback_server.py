@@ -223,10 +223,18 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         repo_type = payload.get("type") or "model"
         repo_id = f"{payload.get('organization') or user}/{payload['name']}"
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
-        repo = self.server.hub.store.create_repo(
-            repo_type, repo_id, private=private, sdk=payload.get("sdk"), author=user or "loopback"
-        )
-        self._json({"url": f"{self._endpoint}/{repo.url_prefix}{repo_id}", "name": repo_id, "id": repo_id})
+        prefix = "" if repo_type == "model" else f"{repo_type}s/"
+        url = f"{self._endpoint}/{prefix}{repo_id}"
+        try:
+            self.server.hub.store.create_repo(
+                repo_type, repo_id, private=private, sdk=payload.get("sdk"), author=user or "loopback"
+            )
+        except StoreError as error:
+            if error.status != 409:
+                raise
+            # the Hub answers a conflict with the existing repo's url (create_repo(exist_ok=True) reads it)
+            return self._json({"error": error.message, "url": url}, 409, {"X-Error-Message": error.message})
+        self._json({"url": url, "name": repo_id, "id": repo_id})
 
     def _validate_yaml(self) -> None:
         payload = self._json_body()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from transformers.dynamic_module_utils import get_relative_imports
+
 IMAGE_PROCESSOR_AUTO_MAP = {"AutoImageProcessor": "image_processing_umedpt.UMedPTImageProcessor"}
-_RELATIVE_IMPORT = re.compile(r"^\s*from\s+\.(\w*)\s+import\s+([\w\s,()]+)", re.MULTILINE)
 
 
 def _package_dir() -> Path:
@@ -31,17 +31,6 @@ def _safetensors_numel(path: Path) -> int:
             count *= dim
         total += count
     return total
-
-
-def _relative_imports(source: str) -> set[str]:
-    """Module names a file imports relatively: ``from .x import y`` -> x, ``from . import a, b`` -> a, b."""
-    names = set()
-    for module, imported in _RELATIVE_IMPORT.findall(source):
-        if module:
-            names.add(module)
-        else:
-            names.update(part.strip() for part in imported.replace("(", "").replace(")", "").split(",") if part.strip())
-    return names
 
 
 @dataclass
@@ -157,13 +146,14 @@ class ModelFolder:
             for candidate in (self.path / f"{name}.py", _package_dir() / f"{name}.py"):
                 if candidate.is_file():
                     source = candidate.read_bytes()
+                    imports = set(get_relative_imports(str(candidate)))  # the same parser transformers loads with
                     break
             else:
                 raise ValueError(
                     f"the remote code of {self.path} needs module {name}.py, found neither there nor in umedpt_hf"
                 )
             self.code[name] = source
-            pending.extend(sorted(_relative_imports(source.decode()) - set(self.code)))
+            pending.extend(sorted(imports - set(self.code)))
 
     def config_auto_map(self) -> dict[str, str]:
         auto_map = self.config.get("auto_map")

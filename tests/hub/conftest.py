@@ -1,0 +1,73 @@
+"""Fixtures of the Hub tests: a loopback Hub the real huggingface_hub client talks to, and a tiny saved UMedPT."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# one task per type, with the modalities the demo reads
+HUB_TASKS = {
+    "chest": {"type": "classification", "labels": ["normal", "effusion", "nodule"], "modality": "xray"},
+    "findings": {"type": "multilabel", "labels": ["opacity", "device"], "modality": "xray"},
+    "tissue": {"type": "segmentation", "labels": ["background", "grey", "white"], "modality": "mri"},
+    "nuclei": {"type": "detection", "labels": ["nucleus"], "modality": "microscopy"},
+}
+
+
+@pytest.fixture
+def hub_tasks() -> dict:
+    """The tasks of the tiny model: one per type."""
+    return {name: dict(spec) for name, spec in HUB_TASKS.items()}
+
+
+@pytest.fixture
+def loopback_hub(tmp_path, monkeypatch):
+    """A running loopback Hub; the environment and the already-imported huggingface_hub point at it."""
+    from huggingface_hub import constants
+
+    from umedpt_hf.hub import LoopbackHub
+
+    hub = LoopbackHub(tmp_path / "hub-storage", token="hf_loopback_test_token").start()
+    hf_home = tmp_path / "hf_home"
+    for key, value in {**hub.client_env(), "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "0"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    # huggingface_hub read these when it was imported: point the live module at the loopback Hub too
+    monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+    monkeypatch.setattr(
+        constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    )
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HOME", str(hf_home))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny UMedPTForMultiTask (one task per type) saved with its image processor (64 x 64)."""
+    import torch
+
+    from umedpt_hf import UMedPTForMultiTask, tiny_config
+    from umedpt_hf.image_processing_umedpt import UMedPTImageProcessor
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny_umedpt")
+    UMedPTForMultiTask(tiny_config(tasks=HUB_TASKS)).eval().save_pretrained(folder)
+    UMedPTImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def space_app():
+    """hub_cards/space/app.py imported as a module (it is a Space's script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("umedpt_space_app", REPO_ROOT / "hub_cards" / "space" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
