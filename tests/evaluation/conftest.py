@@ -69,5 +69,6 @@ def tiny_database(tmp_path_factory) -> Path:
         "source": "synthetic bars (tests)",
         "licence": "CC0",
     }
-    (root / "tasks.json").write_text(json.dumps({"bars": entry}, indent=2))
+    entry["path"] = "bars"  # relative to the database root, as `umedpt data build` writes it
+    (root / "tasks.json").write_text(json.dumps({"tasks": [entry]}, indent=2))
     return root

@@ -171,13 +171,22 @@ def model_fingerprint(model: torch.nn.Module) -> str:
 
 
 def data_fingerprint(data: Any) -> str | None:
-    """The `datasets` fingerprint of a Dataset (or of a DataLoader's dataset); None when there is none."""
+    """The `datasets` fingerprint of a Dataset, or of a DataLoader's dataset plus its sampler and collator (a
+    `TaskCollator`'s spec and window); None when there is none or the loader shuffles."""
     fingerprint = getattr(data, "_fingerprint", None)
-    if fingerprint is None:
-        fingerprint = getattr(getattr(data, "dataset", None), "_fingerprint", None)
-        if fingerprint is not None:  # a DataLoader: its order and batching matter too
-            fingerprint = f"{fingerprint}-loader-{type(getattr(data, 'sampler', None)).__name__}"
-    return fingerprint
+    if fingerprint is not None:
+        return fingerprint
+    fingerprint = getattr(getattr(data, "dataset", None), "_fingerprint", None)
+    sampler = type(getattr(data, "sampler", None)).__name__
+    if fingerprint is None or sampler != "SequentialSampler":
+        return None
+    collate = getattr(data, "collate_fn", None)
+    collate_key = json.dumps(
+        [type(collate).__name__, getattr(collate, "spec", None), getattr(collate, "window", None),
+         getattr(collate, "augmentation", None) is not None],
+        default=str,
+    )  # fmt: skip
+    return f"{fingerprint}-loader-{getattr(data, 'batch_size', None)}-{collate_key}"
 
 
 def _processor_fingerprint(processor: Any) -> str:
@@ -204,9 +213,9 @@ def extract_features(
     """Image vectors (N, D) and labels of every example of `data`, the model in eval mode without gradients.
 
     `data` is a `datasets.Dataset` with an image column (then `processor` is required) or an iterable of batch
-    dicts with `pixel_values`. With `cache_dir`, results are stored as `<cache_dir>/<key>.npz`, the key hashing the
-    model weights and config, the dataset fingerprint, the processor settings and the arguments; a DataLoader without
-    a dataset fingerprint is not cached.
+    dicts with `pixel_values` (e.g. a non-shuffling DataLoader with a `TaskCollator`). With `cache_dir`, results are
+    stored as `<cache_dir>/<key>.npz`, the key hashing the model weights and config, the dataset fingerprint, the
+    processor settings and the arguments; data without a dataset fingerprint (or a shuffling loader) is not cached.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -218,10 +227,12 @@ def extract_features(
         if fingerprint is None:
             logger.warning("the data has no datasets fingerprint: features are not cached")
         else:
+            processor_key = _processor_fingerprint(
+                processor or getattr(getattr(data, "collate_fn", None), "processor", None)
+            )
             key = json.dumps(
-                [model_fingerprint(model), fingerprint, _processor_fingerprint(processor), label_column, image_column,
-                 modality, batch_size if fingerprint.find("-loader-") >= 0 else 0]
-            )  # fmt: skip
+                [model_fingerprint(model), fingerprint, processor_key, label_column, image_column, modality]
+            )
             cache_path = Path(cache_dir) / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
             if cache_path.is_file():
                 with np.load(cache_path) as cached:
@@ -231,7 +242,10 @@ def extract_features(
     was_training = model.training
     model.to(device).eval()
     features, labels = [], []
-    total = (len(data) + batch_size - 1) // batch_size if hasattr(data, "column_names") else None
+    if hasattr(data, "column_names"):
+        total = (len(data) + batch_size - 1) // batch_size
+    else:
+        total = len(data) if hasattr(data, "__len__") else None
     try:
         batches = iterate_batches(data, processor, batch_size, label_column, image_column, modality)
         for pixel_values, batch_labels in tqdm(batches, total=total, desc=desc, disable=not progress, leave=False):

@@ -18,8 +18,8 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers.modeling_outputs import ImageClassifierOutput
 
-from .features import extract_features, image_vector, iterate_batches
-from .probe import FittedProbe
+from .features import extract_features, image_features, image_vector, iterate_batches
+from .probe import FittedProbe, check_features
 
 FINETUNE_TASK_TYPES = ("classification", "multilabel")
 
@@ -70,7 +70,8 @@ def train_classifier(
     modality: str | None = None,
     progress: bool = True,
 ) -> nn.Module:
-    """Train `model` (forward(pixel_values, labels) -> .loss) on a labelled `datasets.Dataset` or batch iterable.
+    """Train `model` (forward(pixel_values, labels) -> .loss) on a labelled `datasets.Dataset` (shuffled here each
+    epoch) or on a DataLoader / iterable of {"pixel_values", "labels"} batches (shuffled by the loader).
 
     Parameters named `encoder.*` / `umedpt.*` get `encoder_lr` (None freezes them), the rest `lr`.
     """
@@ -86,16 +87,18 @@ def train_classifier(
             (encoder if is_encoder else head).append(param)
     groups = [{"params": head, "lr": lr}] + ([{"params": encoder, "lr": encoder_lr}] if encoder else [])
     optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay)
+    is_dataset = hasattr(train_data, "column_names")
     size = len(train_data) if hasattr(train_data, "__len__") else None
     if size == 0:
         raise ValueError("the training split is empty")
-    steps_per_epoch = math.ceil(size / batch_size) if hasattr(train_data, "column_names") else None
+    # a Dataset counts examples, a DataLoader / batch iterable counts batches
+    steps_per_epoch = math.ceil(size / batch_size) if is_dataset else size
     epochs = max(epochs, math.ceil(min_steps / steps_per_epoch)) if steps_per_epoch else epochs
     rng = np.random.default_rng(seed)
     model.train()
     bar = tqdm(range(epochs), desc="fine-tune", disable=not progress, leave=False)
     for _ in bar:
-        data = train_data.select(rng.permutation(size)) if hasattr(train_data, "column_names") else train_data
+        data = train_data.select(rng.permutation(size)) if is_dataset else train_data
         for pixel_values, labels in iterate_batches(data, processor, batch_size, modality=modality):
             if labels is None:
                 raise ValueError("fine-tuning needs image-level labels ('label' or 'labels' column)")
@@ -150,23 +153,16 @@ def finetune_and_score(
 ) -> float:
     """Fine-tune a fresh head (and, with `train_encoder`, a copy of the encoder) on `train_data`; `metric` on test.
 
-    A frozen encoder is run once per example: the head then trains on cached features (same result, far faster).
+    A frozen encoder is run once per example: the head then trains on its features (`train_head`; same result as
+    running the encoder every step, far faster).
     """
     torch.manual_seed(seed)
     if not train_encoder:
         train = extract_features(encoder, train_data, processor=processor, modality=modality, progress=False)
         test = extract_features(encoder, test_data, processor=processor, modality=modality, progress=False)
-        head = EncoderClassifier(_Passthrough(), train.features.shape[1], num_labels, multilabel)
-        batches = _FeatureBatches(train.features, train.labels, train_kwargs.get("batch_size", 16), seed)
-        epochs = max(train_kwargs.get("epochs", 10), batches.epochs_for(train_kwargs.get("min_steps", 30)))
-        train_classifier(
-            head, batches, multilabel=multilabel, seed=seed, progress=progress, epochs=epochs, encoder_lr=None,
-            lr=train_kwargs.get("lr", 1e-3), weight_decay=train_kwargs.get("weight_decay", 1e-4),
-        )  # fmt: skip
-        with torch.no_grad():
-            logits = head(torch.from_numpy(test.features)).logits
-        probabilities = (logits.sigmoid() if multilabel else logits.softmax(-1)).numpy()
-        labels = test.labels
+        head = train_head(train.features, train.labels, num_labels=num_labels, multilabel=multilabel, seed=seed,
+                          **train_kwargs)  # fmt: skip
+        probabilities, labels = head.predict_proba(test.features), test.labels
     else:
         hidden = image_features_size(encoder, train_data, processor, modality)
         model = EncoderClassifier(copy.deepcopy(encoder), hidden, num_labels, multilabel)
@@ -177,7 +173,7 @@ def finetune_and_score(
     if labels is None:
         raise ValueError("the test split has no image-level labels to score")
     probe = FittedProbe(_FixedProbabilities(probabilities, num_labels), num_labels, multilabel)
-    return float(probe.score(probabilities, labels)[metric])
+    return float(probe.score(probabilities, labels, only=metric)[metric])
 
 
 class _Passthrough(nn.Module):
@@ -195,19 +191,57 @@ class _FeatureBatches:
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
-        return len(self.features)
-
-    def epochs_for(self, min_steps: int) -> int:
-        return math.ceil(min_steps / math.ceil(len(self) / self.batch_size))
+        """Batches per pass."""
+        return math.ceil(len(self.features) / self.batch_size)
 
     def __iter__(self):
-        order = self.rng.permutation(len(self))
+        order = self.rng.permutation(len(self.features))
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             yield {"pixel_values": torch.from_numpy(self.features[idx]), "labels": torch.from_numpy(self.labels[idx])}
 
 
 def image_features_size(encoder: nn.Module, data: Any, processor: Any, modality: str | None) -> int:
-    """Size of the encoder's image vector, measured on the first example."""
-    first = data.select(range(1)) if hasattr(data, "select") else data
-    return extract_features(encoder, first, processor=processor, modality=modality, progress=False).features.shape[1]
+    """Size of the encoder's image vector, measured on the first batch."""
+    first = data.select(range(1)) if hasattr(data, "column_names") else data
+    pixel_values, _ = next(iter(iterate_batches(first, processor, 1, modality=modality)))
+    was_training = encoder.training
+    vector = image_features(encoder.eval(), pixel_values)
+    encoder.train(was_training)
+    return int(vector.shape[1])
+
+
+class _HeadEstimator:
+    """A trained linear head on features, with the scikit-learn `predict_proba` / `classes_` interface."""
+
+    def __init__(self, head: EncoderClassifier, num_labels: int, multilabel: bool):
+        self.head, self.multilabel, self.classes_ = head, multilabel, np.arange(num_labels)
+
+    @torch.no_grad()
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        logits = self.head.eval()(torch.as_tensor(np.asarray(x, dtype=np.float32))).logits
+        return (logits.sigmoid() if self.multilabel else logits.softmax(-1)).numpy().astype(np.float64)
+
+
+def train_head(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    *,
+    num_labels: int,
+    multilabel: bool = False,
+    seed: int = 0,
+    epochs: int = 10,
+    min_steps: int = 30,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    progress: bool = False,
+) -> FittedProbe:
+    """Fine-tuning with a frozen encoder: a new dropout + linear head trained with AdamW on cached features."""
+    train_x, train_y = check_features(train_x, train_y, "train", multilabel)
+    torch.manual_seed(seed)
+    head = EncoderClassifier(_Passthrough(), train_x.shape[1], num_labels, multilabel)
+    batches = _FeatureBatches(train_x, train_y, batch_size, seed)
+    train_classifier(head, batches, multilabel=multilabel, seed=seed, progress=progress, encoder_lr=None,
+                     epochs=epochs, min_steps=min_steps, lr=lr, weight_decay=weight_decay)  # fmt: skip
+    return FittedProbe(_HeadEstimator(head, num_labels, multilabel), num_labels, multilabel, {"lr": lr})

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .features import extract_features
+from .finetune import train_head
 from .knn import DEFAULT_K, train_knn
 from .linear import train_linear_probe
 from .metrics import check_metric, default_metric
@@ -63,17 +64,17 @@ def probe_scarcity_curve(
     scale_validation: bool = True,
     k: int = DEFAULT_K,
     num_classes: int | None = None,
+    finetune_kwargs: Mapping[str, Any] | None = None,
     progress: bool = False,
 ) -> dict[str, list[float]]:
-    """{fraction key: [test `metric` per seed]} of a linear probe or kNN trained on stratified label fractions.
+    """{fraction key: [test `metric` per seed]} of a linear probe, kNN, or ("finetune") a new head trained with AdamW
+    on the frozen features, each trained on stratified label fractions.
 
     With `scale_validation` (the default) the validation split used to choose C is subsampled with the same fraction
     and seed as the training split, so that "1 % of the labels" counts every label the probe sees; otherwise the full
     validation split is used.
     """
     check_method(method, task_type)
-    if method == "finetune":
-        raise ValueError("probe_scarcity_curve works on frozen features; fine-tuning goes through run_data_scarcity")
     metric = metric or default_metric(task_type)
     check_metric(task_type, metric)
     if seeds < 1:
@@ -92,6 +93,9 @@ def probe_scarcity_curve(
         idx = subset_for_task(task_type, train_y, fraction, seed)
         if method == "knn":
             probe = train_knn(train_x[idx], train_y[idx], k=k, multilabel=multilabel, num_classes=num_classes)
+        elif method == "finetune":
+            probe = train_head(train_x[idx], train_y[idx], num_labels=num_classes, multilabel=multilabel, seed=seed,
+                               **dict(finetune_kwargs or {}))  # fmt: skip
         else:
             vx = vy = None
             if has_val:
@@ -156,8 +160,9 @@ def run_data_scarcity(
     used to choose C). encoders: `Encoder`s (name, model, processor). `processor` preprocesses every encoder's input
     (the same pipeline for all, as a fair comparison); without it each encoder's own processor is used.
     linear / knn: features are extracted once per split and encoder (cached in `cache_dir`), then the probe is
-    trained per fraction x seed. finetune: a fresh head (and with `train_encoder` a copy of the encoder) is trained
-    per fraction x seed on the images.
+    trained per fraction x seed. finetune: a new head is trained per fraction x seed with AdamW, on the frozen
+    features, or (`train_encoder`) together with a copy of the encoder on the images. Images go through the data
+    package's `TaskCollator` (no augmentation).
     """
     fractions = check_fractions(fractions)
     if seeds < 1:
@@ -180,7 +185,6 @@ def run_data_scarcity(
     for task_name, spec, splits in parts:
         task_type = spec["type"]
         task_metric = metric or default_metric(task_type)
-        modality = spec.get("modality")
         num_classes = len(spec["labels"])
         train, test = _split(splits, "train", task_name), _split(splits, "test", task_name)
         val = _split(splits, "validation", task_name, required=False)
@@ -191,58 +195,76 @@ def run_data_scarcity(
                 raise ValueError(f"encoder {encoder.name!r} has no image processor and none was given")
             logger.info("task %s, encoder %s, method %s", task_name, encoder.name, method)
             common = dict(fractions=fractions, seeds=seeds, metric=task_metric, progress=progress)
-            if method in ("linear", "knn"):
+            if method in ("linear", "knn") or not train_encoder:
                 features = _split_features(
-                    encoder, enc_processor, task_name, modality, train, val, test, batch_size, cache_dir, progress
+                    encoder, enc_processor, task_name, spec, train, val, test, batch_size, cache_dir, progress
                 )
                 curves[encoder.name] = probe_scarcity_curve(
                     features, task_type=task_type, method=method, scale_validation=scale_validation,
-                    num_classes=num_classes, **common,
+                    num_classes=num_classes, finetune_kwargs=finetune_kwargs, **common,
                 )  # fmt: skip
             else:
                 curves[encoder.name] = _finetune_curve(
-                    encoder, enc_processor, task_name, spec, train, test, train_encoder=train_encoder,
+                    encoder, enc_processor, task_name, spec, train, test, batch_size=batch_size,
                     finetune_kwargs=finetune_kwargs or {}, **common,
                 )  # fmt: skip
         results.append({"task": task_name, "metric": task_metric, "encoders": curves})
     return results
 
 
+def task_loader(dataset: Any, spec: Mapping[str, Any], processor: Any, batch_size: int, shuffle: bool, seed: int = 0):
+    """A DataLoader of {"pixel_values", "labels"} batches through the data package's `TaskCollator` (the same
+    preprocessing as pretraining: modality rules, CT windows, 16-bit and HU images), no augmentation."""
+    from torch import Generator
+    from torch.utils.data import DataLoader
+
+    from ..data import TaskCollator
+
+    collator = TaskCollator(dict(spec), processor, augment=False, seed=seed)
+    generator = Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collator, generator=generator)
+
+
 def _split_features(
-    encoder, processor, task_name, modality, train, val, test, batch_size, cache_dir, progress
+    encoder, processor, task_name, spec, train, val, test, batch_size, cache_dir, progress
 ) -> SplitFeatures:
     """Frozen features of the three splits of one task with one encoder."""
 
     def extract(dataset, split):
+        loader = task_loader(dataset, spec, processor, batch_size, shuffle=False)
         return extract_features(
-            encoder.model, dataset, processor=processor, batch_size=batch_size, cache_dir=cache_dir,
-            modality=modality, progress=progress, desc=f"{task_name}/{split} [{encoder.name}]",
-        )  # fmt: skip
+            encoder.model, loader, cache_dir=cache_dir, progress=progress, desc=f"{task_name}/{split} [{encoder.name}]"
+        )
 
     tr, te = extract(train, "train"), extract(test, "test")
     va = extract(val, "validation") if val is not None else None
     return SplitFeatures(
-        tr.features, tr.labels, te.features, te.labels, va.features if va else None, va.labels if va else None
-    )
+        tr.features, tr.labels, te.features, te.labels,
+        va.features if va is not None else None, va.labels if va is not None else None,
+    )  # fmt: skip
 
 
 def _finetune_curve(
-    encoder, processor, task_name, spec, train, test, *, fractions, seeds, metric, progress, train_encoder,
+    encoder, processor, task_name, spec, train, test, *, fractions, seeds, metric, progress, batch_size,
     finetune_kwargs,
 ) -> dict[str, list[float]]:  # fmt: skip
-    """{fraction key: [test metric per seed]} of fine-tuning a new head (and optionally the encoder)."""
+    """{fraction key: [test metric per seed]} of fine-tuning a copy of the encoder with a new head."""
     from .finetune import finetune_and_score
 
     task_type = spec["type"]
     train_labels = np.asarray(train["labels" if task_type == "multilabel" else "label"])
+    kwargs = dict(finetune_kwargs)
+    train_batch = int(kwargs.pop("batch_size", 16))
     curve: dict[str, list[float]] = {}
     jobs = [(f, s) for f in fractions for s in range(seeds)]
     for fraction, seed in tqdm(jobs, desc=f"{task_name} fine-tune [{encoder.name}]", disable=not progress):
         idx = subset_for_task(task_type, train_labels, fraction, seed)
         score = finetune_and_score(
-            encoder.model, train.select(idx), test, num_labels=len(spec["labels"]), processor=processor,
-            multilabel=task_type == "multilabel", train_encoder=train_encoder, metric=metric, seed=seed,
-            modality=spec.get("modality"), **dict(finetune_kwargs),
+            encoder.model,
+            task_loader(train.select(idx), spec, processor, train_batch, shuffle=True, seed=seed),
+            task_loader(test, spec, processor, batch_size, shuffle=False),
+            num_labels=len(spec["labels"]), multilabel=task_type == "multilabel", train_encoder=True,
+            metric=metric, seed=seed, **kwargs,
         )  # fmt: skip
         curve.setdefault(fraction_key(fraction), []).append(score)
     return curve
