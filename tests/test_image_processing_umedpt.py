@@ -446,6 +446,11 @@ def test_bad_settings_at_construction():
         UMedPTImageProcessor(modality="photo")
     with pytest.raises(ValueError, match="percentiles"):
         UMedPTImageProcessor(percentiles=(99, 1))
+    with pytest.raises(ValueError, match="do_center_crop"):
+        UMedPTImageProcessor(do_center_crop=True)
+    with pytest.raises(ValueError, match="size"):
+        UMedPTImageProcessor()(OK, size="large")
+    assert UMedPTImageProcessor(size=40)(OK)["pixel_values"].shape == (1, 3, 40, 40)
 
 
 DTYPES = [np.uint8, np.uint16, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64, np.int8, np.uint32]

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from transformers.image_processing_backends import PilBackend
 from transformers.image_processing_base import BatchFeature
+from transformers.image_processing_utils import get_size_dict
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling, SizeDict
 from transformers.processing_utils import ImagesKwargs
 
@@ -290,7 +291,11 @@ class UMedPTImageProcessor(PilBackend):
     def _check_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
         settings = dict(settings)
         size = settings.get("size")
+        if settings.get("do_center_crop"):
+            raise ValueError("do_center_crop is not supported by UMedPTImageProcessor; do_pad keeps the aspect ratio.")
         if settings.get("do_resize", True):
+            if isinstance(size, (int, list, tuple)) and not isinstance(size, bool):
+                size = get_size_dict(size, default_to_square=True)
             if not isinstance(size, SizeDict):
                 size = SizeDict(**size) if isinstance(size, dict) else None
             if size is None or not size.height or not size.width or size.height < 1 or size.width < 1:

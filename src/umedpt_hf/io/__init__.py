@@ -7,6 +7,7 @@ only when a file is read.
 from __future__ import annotations
 
 from .dicom import DICOM_MODALITY_MAP, load_dicom
+from .dicom_series import load_dicom_series
 from .nifti import load_nifti
 from .volumes import extract_volume_features, iter_slices, volume_value_range
 
@@ -15,6 +16,7 @@ __all__ = [
     "extract_volume_features",
     "iter_slices",
     "load_dicom",
+    "load_dicom_series",
     "load_nifti",
     "volume_value_range",
 ]
