@@ -218,7 +218,8 @@ class UMedPTDemo:
             "l2_norm": round(float(embedding.norm()), 4),
             "embedding": [round(float(v), 4) for v in embedding],
         }
-        info = f"{description}; modality: {chosen or 'auto'}" + (f", window {window}" if chosen == "ct" else "")
+        info = f"**{task or 'embedding'}** ({spec.get('type', 'encoder')}): {description}; modality {chosen or 'auto'}"
+        info += f", window {window}" if chosen == "ct" else ""
         if task is None:
             return {}, shown, summary, info + "; no task head: embedding only."
         outputs = self.model(pixel_values, task=task)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from huggingface_hub import HfApi, hf_hub_download
@@ -54,7 +55,7 @@ def test_create_upload_list_download_roundtrip(loopback_hub, tmp_path):
     assert [e.path for e in api.list_repo_tree(repo_id, "sub/deeper")] == ["sub/deeper/c.json"]
 
     path = hf_hub_download(repo_id, "sub/b.bin")
-    assert open(path, "rb").read() == bytes(range(256)) * 40
+    assert Path(path).read_bytes() == bytes(range(256)) * 40
     with pytest.raises(EntryNotFoundError):
         hf_hub_download(repo_id, "missing.txt")
     with pytest.raises(RevisionNotFoundError):
@@ -68,8 +69,8 @@ def test_branches_prs_deletions_and_unchanged_files(loopback_hub):
     api.upload_file(path_or_fileobj=b"v1", path_in_repo="x.txt", repo_id=repo_id, commit_message="v1")
     api.create_branch(repo_id, branch="dev")
     api.upload_file(path_or_fileobj=b"v2", path_in_repo="x.txt", repo_id=repo_id, revision="dev", commit_message="v2")
-    assert open(hf_hub_download(repo_id, "x.txt"), "rb").read() == b"v1"
-    assert open(hf_hub_download(repo_id, "x.txt", revision="dev"), "rb").read() == b"v2"
+    assert Path(hf_hub_download(repo_id, "x.txt")).read_bytes() == b"v1"
+    assert Path(hf_hub_download(repo_id, "x.txt", revision="dev")).read_bytes() == b"v2"
     refs = api.list_repo_refs(repo_id)
     assert {b.name for b in refs.branches} == {"main", "dev"}
 
@@ -81,7 +82,7 @@ def test_branches_prs_deletions_and_unchanged_files(loopback_hub):
         path_or_fileobj=b"v3", path_in_repo="x.txt", repo_id=repo_id, create_pr=True, commit_message="pr"
     )
     assert pr.pr_num == 1
-    assert open(hf_hub_download(repo_id, "x.txt", revision="refs/pr/1"), "rb").read() == b"v3"
+    assert Path(hf_hub_download(repo_id, "x.txt", revision="refs/pr/1")).read_bytes() == b"v3"
     api.delete_file("x.txt", repo_id, revision="dev")
     assert "x.txt" not in api.list_repo_files(repo_id, revision="dev")
 

@@ -1,4 +1,4 @@
-"""push_to_hub: one commit to the loopback Hub; the model and processor come back unchanged, with and without umedpt_hf."""
+"""push_to_hub: one commit to the loopback Hub; model and processor come back unchanged, with and without umedpt_hf."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,11 +67,11 @@ def test_push_makes_one_commit_that_loads_back_identically(loopback_hub, tiny_mo
     reference = _reference_outputs(tiny_model_dir, image, hub_tasks)
     commit = push_to_hub(tiny_model_dir, "loopback-user/tiny-umedpt", eval_json=EVALUATION)
     api = HfApi()
-    assert [c.commit_id for c in api.list_repo_commits("loopback-user/tiny-umedpt")][0] == commit.oid
+    assert api.list_repo_commits("loopback-user/tiny-umedpt")[0].commit_id == commit.oid
     assert len(api.list_repo_commits("loopback-user/tiny-umedpt")) == 2  # the repo's initial commit + ONE push
     files = set(api.list_repo_files("loopback-user/tiny-umedpt"))
-    assert EXPECTED_FILES <= files
-    config = json.loads(open(api.hf_hub_download("loopback-user/tiny-umedpt", "config.json")).read())
+    assert files >= EXPECTED_FILES
+    config = json.loads(Path(api.hf_hub_download("loopback-user/tiny-umedpt", "config.json")).read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_umedpt.UMedPTModel"
 
     # package importable: AutoModel / AutoModelForPreTraining / AutoImageProcessor with the repo id
@@ -175,7 +176,7 @@ def test_private_repo_on_a_branch_via_the_cli(loopback_hub, tiny_model_dir, tmp_
     assert api.model_info("team/private-umedpt").private is True
     assert "model.safetensors" in api.list_repo_files("team/private-umedpt", revision="candidate")
     assert "model.safetensors" not in api.list_repo_files("team/private-umedpt")  # main untouched
-    with pytest.raises(Exception, match="Repository Not Found|401"):
+    with pytest.raises(Exception, match=r"Repository Not Found|401"):
         HfApi(token=False).model_info("team/private-umedpt")
     space = api.space_info("team/umedpt-demo")
     assert space.sdk == "gradio"
@@ -192,7 +193,7 @@ def test_private_repo_on_a_branch_via_the_cli(loopback_hub, tiny_model_dir, tmp_
 def test_space_card_names_the_model(loopback_hub):
     push_space("loopback-user/demo", "loopback-user/some-model")
     api = HfApi()
-    readme = open(api.hf_hub_download("loopback-user/demo", "README.md", repo_type="space")).read()
+    readme = Path(api.hf_hub_download("loopback-user/demo", "README.md", repo_type="space")).read_text()
     assert "sdk: gradio" in readme and "loopback-user/some-model" in readme and "not for clinical use" in readme
 
 

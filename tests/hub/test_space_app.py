@@ -1,0 +1,105 @@
+"""The Space demo answers gradio_client calls for every task type, from a repo id on the loopback Hub or a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from umedpt_hf.hub import push_to_hub
+
+COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
+
+
+def _inputs(tmp_path) -> dict[str, str]:
+    """Real images in the four formats the demo reads."""
+    import pydicom.data
+    import skimage.data
+
+    png = tmp_path / "cells.png"
+    Image.fromarray(skimage.data.cell()).save(png)
+    jpeg = tmp_path / "ihc.jpg"
+    Image.fromarray(skimage.data.immunohistochemistry()).save(jpeg, quality=90)
+    dicom = pydicom.data.get_testdata_file("CT_small.dcm")
+    if dicom is None:
+        pytest.skip("pydicom-data is not installed")
+    if COLIN27.is_file():
+        nifti = str(COLIN27)
+    else:  # mricron-data missing: a small real volume from nilearn instead
+        nilearn_datasets = pytest.importorskip("nilearn.datasets")
+        nifti = str(tmp_path / "mni.nii.gz")
+        nilearn_datasets.load_mni152_template(2).to_filename(nifti)
+    return {"png": str(png), "jpeg": str(jpeg), "dicom": dicom, "nifti": nifti}
+
+
+def _is_grey(path: str) -> bool:
+    array = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    return bool((array[..., 0] == array[..., 1]).all() and (array[..., 1] == array[..., 2]).all())
+
+
+@pytest.fixture
+def served_demo(loopback_hub, tiny_model_dir, space_app):
+    """The demo serving the tiny model by repo id (downloaded from the loopback Hub), launched in-process."""
+    push_to_hub(tiny_model_dir, "loopback-user/demo-model")
+    demo = space_app.build_demo("loopback-user/demo-model")
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    yield demo
+    demo.close()
+
+
+def test_every_task_type_answers_through_gradio_client(served_demo, hub_tasks, tmp_path):
+    files = _inputs(tmp_path)
+    client = Client(served_demo.local_url, verbose=False)
+    hidden = served_demo.umedpt.model.config.hidden_size
+
+    def call(file, task, modality="auto", slice_index=0, threshold=0.0):
+        choice = f"{task} ({hub_tasks[task]['type']})"
+        return client.predict(handle_file(file), choice, modality, "soft_tissue", slice_index, threshold,
+                              api_name="/predict")  # fmt: skip
+
+    scores, image, embedding, info = call(files["png"], "chest", modality="xray")
+    assert {c["label"] for c in scores["confidences"]} == {"normal", "effusion", "nodule"}
+    assert sum(c["confidence"] for c in scores["confidences"]) == pytest.approx(1, abs=1e-4)
+    assert Image.open(image).size == Image.open(files["png"]).size  # shown at the original size
+    assert embedding["dimension"] == hidden == len(embedding["embedding"])
+
+    scores, image, _, info = call(files["jpeg"], "findings", modality="histology")
+    assert {c["label"] for c in scores["confidences"]} == {"opacity", "device"}
+    assert all(0 < c["confidence"] < 1 for c in scores["confidences"])
+    assert "**findings** (multilabel)" in info
+
+    scores, image, _, info = call(files["nifti"], "tissue", slice_index=60)
+    assert {c["label"] for c in scores["confidences"]} == {"background", "grey", "white"}
+    assert sum(c["confidence"] for c in scores["confidences"]) == pytest.approx(1, abs=1e-4)  # pixel fractions
+    assert "slice 60" in info and not _is_grey(image)  # a coloured overlay on a grey slice
+
+    _, grey, _, _ = call(files["dicom"], "chest")
+    assert _is_grey(grey) and Image.open(grey).size == (128, 128)
+    scores, boxes, _, info = call(files["dicom"], "nuclei", threshold=0.0)
+    assert "DICOM CT" in info and "window soft_tissue" in info and "box(es)" in info
+    assert [c["label"] for c in scores["confidences"]] == ["nucleus"]
+    assert not _is_grey(boxes)  # boxes drawn in colour
+
+
+def test_demo_from_a_local_folder_and_a_bad_upload(tiny_model_dir, space_app, monkeypatch, tmp_path):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    monkeypatch.setenv("UMEDPT_MODEL", str(tiny_model_dir))
+    demo = space_app.build_demo()  # model from $UMEDPT_MODEL
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        broken = tmp_path / "broken.dcm"
+        broken.write_bytes(b"\0" * 128 + b"DICM" + b"garbage")
+        with pytest.raises(Exception, match=r"could not read broken\.dcm as DICOM"):
+            client.predict(handle_file(str(broken)), "chest (classification)", "auto", "soft_tissue", 0, 0.3,
+                           api_name="/predict")  # fmt: skip
+        image = tmp_path / "ramp.png"
+        Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1))).save(image)
+        scores, _, embedding, _ = client.predict(handle_file(str(image)), "chest (classification)", "xray",
+                                                 "soft_tissue", 0, 0.3, api_name="/predict")  # fmt: skip
+        assert scores["label"] in {"normal", "effusion", "nodule"} and embedding["dimension"] > 0
+    finally:
+        demo.close()
