@@ -60,11 +60,12 @@ LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, as PIL's "L" conversion
 def to_numpy(image: Any, *, what: str = "image") -> np.ndarray:
     """PIL image, numpy array or torch tensor -> numpy array (PIL modes normalised to L, RGB, RGBA, I;16, I or F)."""
     if isinstance(image, PIL.Image.Image):
-        if what != "image" and image.mode in ("P", "1", "L", "I", "I;16", "F"):
+        keeps_values = image.mode in ("L", "RGB", "RGBA", "F") or image.mode.startswith("I")  # I, I;16, I;16B, ...
+        if what != "image" and (keeps_values or image.mode in ("P", "1")):
             return np.array(image)  # label maps: palette indices are the labels
         if image.mode in ("1", "LA", "La"):
             image = image.convert("L")
-        elif image.mode not in ("L", "RGB", "RGBA", "I", "I;16", "F"):
+        elif not keeps_values:
             image = image.convert("RGB")
         return np.array(image)
     if isinstance(image, torch.Tensor):
