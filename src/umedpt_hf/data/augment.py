@@ -62,8 +62,11 @@ def intensity_augmentation(modality: str | None, dtype: np.dtype, seed: int = 0)
 class PairedAugmentation:
     """Apply a preset to one example: ``(image, mask, boxes, categories) -> same``, keeping the image dtype."""
 
-    def __init__(self, task_type: str, modality: str | None = None, seed: int = 0, strength: float = 1.0) -> None:
+    def __init__(
+        self, task_type: str, modality: str | None = None, seed: int = 0, strength: float = 1.0, intensity: bool = True
+    ) -> None:
         self.task_type, self.modality, self.seed, self.strength = task_type, modality, seed, strength
+        self.intensity = intensity
         self.geometric = build_augmentation(task_type, modality, seed, strength)
         self._intensity: dict[str, A.Compose | None] = {}
 
@@ -88,7 +91,9 @@ class PairedAugmentation:
         work = image if dtype == np.uint8 else image.astype(np.float32) - offset
         key = str(dtype)
         if key not in self._intensity:
-            self._intensity[key] = intensity_augmentation(self.modality, dtype, self.seed + 1)
+            self._intensity[key] = (
+                intensity_augmentation(self.modality, dtype, self.seed + 1) if self.intensity else None
+            )
         inputs: dict[str, Any] = {"image": work}
         if mask is not None:
             inputs["mask"] = mask
