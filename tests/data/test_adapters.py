@@ -28,8 +28,10 @@ def _tiles(image: np.ndarray, size: int, count: int) -> list[np.ndarray]:
 
 def _boxes(instances: np.ndarray) -> list[list[float]]:
     found = [f for f in ndimage.find_objects(instances) if f is not None]
-    return [[float(f[1].start), float(f[0].start), float(f[1].stop - f[1].start), float(f[0].stop - f[0].start)]
-            for f in found]  # fmt: skip
+    return [
+        [float(f[1].start), float(f[0].start), float(f[1].stop - f[1].start), float(f[0].stop - f[0].start)]
+        for f in found
+    ]
 
 
 def test_image_folder_with_class_subfolders(tmp_path: Path, nuclei_arrays):
@@ -89,18 +91,29 @@ def _write_coco(tmp_path: Path, image: np.ndarray, instances: np.ndarray, offset
         PILImage.fromarray(image[:64, x0 : x0 + 64]).save(tmp_path / file_name)
         images.append({"id": image_id, "file_name": file_name, "width": 64, "height": 64})
         for box in _boxes(instances[:64, x0 : x0 + 64]):
-            annotations.append({"id": len(annotations), "image_id": image_id, "category_id": 7, "bbox": box,
-                                "area": box[2] * box[3], "iscrowd": 0})  # fmt: skip
+            annotations.append(
+                {
+                    "id": len(annotations),
+                    "image_id": image_id,
+                    "category_id": 7,
+                    "bbox": box,
+                    "area": box[2] * box[3],
+                    "iscrowd": 0,
+                }
+            )
     path = tmp_path / f"{name}.json"
-    path.write_text(json.dumps({"images": images, "annotations": annotations,
-                                "categories": [{"id": 7, "name": "nucleus"}]}))  # fmt: skip
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 7, "name": "nucleus"}]})
+    )
     return path
 
 
 def test_coco_json_per_split(tmp_path: Path, nuclei_arrays):
     image, instances = nuclei_arrays
-    files = {split: _write_coco(tmp_path, image, instances, offsets, split)
-             for split, offsets in (("train", [0, 64, 128]), ("validation", [256]), ("test", [384, 448]))}  # fmt: skip
+    files = {
+        split: _write_coco(tmp_path, image, instances, offsets, split)
+        for split, offsets in (("train", [0, 64, 128]), ("validation", [256]), ("test", [384, 448]))
+    }
     task = from_coco(files, modality="microscopy", name="nuclei_det")
     assert task.spec["labels"] == ["nucleus"]
     assert task.split_sizes() == {"train": 3, "validation": 1, "test": 2}
@@ -116,15 +129,18 @@ def test_coco_errors_are_clear(tmp_path: Path):
         from_coco(bad)
     missing = tmp_path / "missing.json"
     missing.write_text(json.dumps({"images": [{"id": 0, "file_name": "x.png"}], "annotations": [], "categories": []}))
-    with pytest.raises(FileNotFoundError, match="x.png"):
+    with pytest.raises(FileNotFoundError, match=r"x\.png"):
         from_coco(missing)
 
 
 def _medmnist(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
     """The MedMNIST .npz layout: {train,val,test}_{images,labels}, labels (N, 1) or (N, C)."""
     parts = {"train": slice(0, 12), "val": slice(12, 16), "test": slice(16, 20)}
-    np.savez(path, **{f"{s}_images": images[p] for s, p in parts.items()},
-             **{f"{s}_labels": labels[p] for s, p in parts.items()})  # fmt: skip
+    np.savez(
+        path,
+        **{f"{s}_images": images[p] for s, p in parts.items()},
+        **{f"{s}_labels": labels[p] for s, p in parts.items()},
+    )
 
 
 @pytest.mark.parametrize("side", [28, 64])  # MedMNIST v2 and a MedMNIST+ size
@@ -155,7 +171,7 @@ def test_medmnist_errors(tmp_path: Path):
     with pytest.raises(ValueError, match="only 2D"):
         from_medmnist_npz(tmp_path / "volume.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="not a readable .npz"):
+    with pytest.raises(ValueError, match=r"not a readable \.npz"):
         from_medmnist_npz(tmp_path / "junk.npz")
 
 
@@ -164,10 +180,12 @@ def test_generic_adapter_column_mapping_and_string_labels(nuclei_arrays):
     tiles = _tiles(image, 32, 9)
     names = ["dim" if t.mean() < image.mean() else "bright" for t in tiles]
     data = {
-        split: Dataset.from_dict({"img": tiles[i : i + 3], "finding": names[i : i + 3]},
-                                 features=Features({"img": Image(), "finding": Value("string")}))
+        split: Dataset.from_dict(
+            {"img": tiles[i : i + 3], "finding": names[i : i + 3]},
+            features=Features({"img": Image(), "finding": Value("string")}),
+        )
         for split, i in (("train", 0), ("valid", 3), ("test", 6))
-    }  # fmt: skip
+    }
     task = from_hf_dataset(data, "classification", column_mapping={"img": "image", "finding": "label"}, name="b")
     assert task.labels == sorted(set(names))
     assert set(task.splits) == {"train", "validation", "test"}
@@ -179,11 +197,17 @@ def test_generic_adapter_detection_subfields_and_xyxy(nuclei_arrays):
     image, instances = nuclei_arrays
     tile, boxes = image[:64, :64], _boxes(instances[:64, :64])
     xyxy = [[x, y, x + w, y + h] for x, y, w, h in boxes]
-    data = Dataset.from_dict({"image": [tile], "boxes": [xyxy], "classes": [[0] * len(xyxy)]},
-                             features=Features({"image": Image(), "boxes": [[Value("float32")]],
-                                                "classes": [Value("int64")]}))  # fmt: skip
-    task = from_hf_dataset({"train": data, "validation": data, "test": data}, "detection", labels=["nucleus"],
-                           column_mapping={"boxes": "objects.bbox", "classes": "objects.category"}, bbox_format="xyxy")  # fmt: skip
+    data = Dataset.from_dict(
+        {"image": [tile], "boxes": [xyxy], "classes": [[0] * len(xyxy)]},
+        features=Features({"image": Image(), "boxes": [[Value("float32")]], "classes": [Value("int64")]}),
+    )
+    task = from_hf_dataset(
+        {"train": data, "validation": data, "test": data},
+        "detection",
+        labels=["nucleus"],
+        column_mapping={"boxes": "objects.bbox", "classes": "objects.category"},
+        bbox_format="xyxy",
+    )
     assert np.allclose(task.splits["test"][0]["objects"]["bbox"], boxes)
 
 

@@ -50,15 +50,16 @@ def test_mask_follows_the_image(nuclei_arrays):
 def test_boxes_follow_the_image(nuclei_arrays):
     image, instances = _tile(nuclei_arrays)
     found = [(i + 1, f) for i, f in enumerate(ndimage.find_objects(instances)) if f is not None]
-    boxes = np.array([[f[1].start, f[0].start, f[1].stop - f[1].start, f[0].stop - f[0].start] for _, f in found],
-                     np.float32)  # fmt: skip
+    boxes = np.array(
+        [[f[1].start, f[0].start, f[1].stop - f[1].start, f[0].stop - f[0].start] for _, f in found], np.float32
+    )
     foreground = (instances > 0).astype(np.uint8)
     augmentation = PairedAugmentation("detection", "microscopy", seed=1)
     for _ in range(6):
         _, out_mask, out_boxes, out_categories = augmentation(image, foreground, boxes, np.zeros(len(boxes), np.int64))
         assert len(out_boxes) == len(out_categories) >= 1
         for x, y, w, h in out_boxes:
-            assert 0 <= x and 0 <= y and x + w <= 64.001 and y + h <= 64.001
+            assert x >= 0 and y >= 0 and x + w <= 64.001 and y + h <= 64.001
             inside = out_mask[int(y) : int(np.ceil(y + h)), int(x) : int(np.ceil(x + w))]
             inside = inside[inside != 255]
             assert inside.size == 0 or (inside == 1).mean() > 0.3  # a nucleus box is mostly nucleus

@@ -23,7 +23,7 @@ def test_manifest_covers_types_modalities_and_nonempty_splits(mini_db: Path):
     assert {t["type"] for t in tasks} == {"classification", "multilabel", "segmentation", "detection"}
     assert {"ct", "mri", "microscopy", "xray"} <= {t["modality"] for t in tasks}
     for entry in tasks:
-        assert ENTRY_KEYS <= set(entry), entry["name"]
+        assert set(entry) >= ENTRY_KEYS, entry["name"]
         assert all(entry["splits"][split] > 0 for split in ("train", "validation", "test")), entry["name"]
         assert (mini_db / entry["path"] / "dataset_dict.json").is_file()
     assert manifest["held_out_tasks"] == list(DEFAULT_HELD_OUT_TASKS)
@@ -102,8 +102,13 @@ def test_missing_source_is_skipped_with_install_hint(tmp_path: Path):
     def without_mricron(name: str):
         return None if name == "mricron" else locate_source(name)
 
-    manifest = build_database(tmp_path, only=["colin27_lobe_seg", "head_ct_tissue_seg", "xray_bodypart_cls"],
-                              locate=without_mricron, progress=False, echo=messages.append)  # fmt: skip
+    manifest = build_database(
+        tmp_path,
+        only=["colin27_lobe_seg", "head_ct_tissue_seg", "xray_bodypart_cls"],
+        locate=without_mricron,
+        progress=False,
+        echo=messages.append,
+    )
     assert [t["name"] for t in manifest["tasks"]] == ["head_ct_tissue_seg", "xray_bodypart_cls"]
     assert "colin27_lobe_seg" in manifest["skipped"]
     skip_lines = [m for m in messages if "colin27_lobe_seg" in m]

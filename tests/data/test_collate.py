@@ -17,7 +17,7 @@ def _check_labels(task, batch, batch_size):
     num_classes = len(task.labels)
     if task.type == "classification":
         assert labels.dtype == torch.long and labels.shape == (batch_size,)
-        assert 0 <= labels.min() and labels.max() < num_classes
+        assert labels.min() >= 0 and labels.max() < num_classes
     elif task.type == "multilabel":
         assert labels.dtype == torch.float32 and labels.shape == (batch_size, num_classes)
         assert set(labels.unique().tolist()) <= {0.0, 1.0}

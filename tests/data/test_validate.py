@@ -23,9 +23,11 @@ def test_canonical_datasets_of_each_type_pass():
         "classification": {"image": [_grey()], "label": [1]},
         "multilabel": {"image": [_grey()], "labels": [[1.0, 0.0]]},
         "segmentation": {"image": [_grey()], "mask": [np.ones((16, 16), np.uint8)]},
-        "detection": {"image": [_grey(), _grey(1)], "objects": [{"bbox": [[1, 2, 3, 4]], "category": [1]},
-                                                                {"bbox": [], "category": []}]},
-    }  # fmt: skip
+        "detection": {
+            "image": [_grey(), _grey(1)],
+            "objects": [{"bbox": [[1, 2, 3, 4]], "category": [1]}, {"bbox": [], "category": []}],
+        },
+    }
     for task_type, rows in cases.items():
         data = DatasetDict({"train": _dataset(task_type, labels, **rows)})
         validate_task_dataset(data, make_spec(task_type, labels, "mri"), task_type)
@@ -45,14 +47,26 @@ def test_int16_hounsfield_units_survive_the_image_feature():
         ("multilabel", {"image": [_grey()], "labels": [[1.5, 0.0]]}, "'labels'", "[0, 1]"),
         ("segmentation", {"image": [_grey()], "mask": [np.ones((8, 8), np.uint8)]}, "'mask'", "differs from image"),
         ("segmentation", {"image": [_grey()], "mask": [np.full((16, 16), 7, np.uint8)]}, "'mask'", "outside 0..1"),
-        ("detection", {"image": [_grey()], "objects": [{"bbox": [[1, 1, -2, 3]], "category": [0]}]},
-         "'objects.bbox'", "w, h > 0"),
-        ("detection", {"image": [_grey()], "objects": [{"bbox": [[10, 10, 30, 3]], "category": [0]}]},
-         "'objects.bbox'", "outside the 16x16 image"),
-        ("detection", {"image": [_grey()], "objects": [{"bbox": [[1, 1, 2, 2]], "category": []}]},
-         "'objects'", "1 boxes but 0 categories"),
+        (
+            "detection",
+            {"image": [_grey()], "objects": [{"bbox": [[1, 1, -2, 3]], "category": [0]}]},
+            "'objects.bbox'",
+            "w, h > 0",
+        ),
+        (
+            "detection",
+            {"image": [_grey()], "objects": [{"bbox": [[10, 10, 30, 3]], "category": [0]}]},
+            "'objects.bbox'",
+            "outside the 16x16 image",
+        ),
+        (
+            "detection",
+            {"image": [_grey()], "objects": [{"bbox": [[1, 1, 2, 2]], "category": []}]},
+            "'objects'",
+            "1 boxes but 0 categories",
+        ),
     ],
-)  # fmt: skip
+)
 def test_broken_rows_name_task_and_column(task_type, rows, column, problem):
     labels = ["a", "b"]
     features = task_features(task_type, labels)
@@ -72,12 +86,15 @@ def test_class_names_must_match_the_spec():
 
 
 def test_wrong_feature_types_are_named():
-    data = Dataset.from_dict({"image": [_grey()], "label": ["yes"]},
-                             features=Features({"image": Image(), "label": Value("string")}))  # fmt: skip
+    data = Dataset.from_dict(
+        {"image": [_grey()], "label": ["yes"]}, features=Features({"image": Image(), "label": Value("string")})
+    )
     with pytest.raises(ValueError, match="column 'label': must be ClassLabel"):
         validate_task_dataset(data, make_spec("classification", ["yes", "no"], "xray"), "t")
-    plain = Dataset.from_dict({"image": ["x.png"], "label": [0]},
-                              features=Features({"image": Value("string"), "label": ClassLabel(names=["a"])}))  # fmt: skip
+    plain = Dataset.from_dict(
+        {"image": ["x.png"], "label": [0]},
+        features=Features({"image": Value("string"), "label": ClassLabel(names=["a"])}),
+    )
     with pytest.raises(ValueError, match=r"column 'image': must be datasets.Image\(\)"):
         validate_task_dataset(plain, make_spec("classification", ["a"], "xray"), "t")
 

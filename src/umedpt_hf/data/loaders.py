@@ -43,8 +43,16 @@ def load_task(entry: dict[str, Any], root: str | Path | None = None) -> TaskData
     if fmt == "hf":
         if "type" not in entry:
             raise ValueError(f"task {name!r}: entry lacks 'type'")
-        task = from_hf_dataset(path, entry["type"], labels=entry.get("labels"), modality=modality, name=name,
-                               validate_rows=2, **options, **entry.get("load_kwargs", {}))  # fmt: skip
+        task = from_hf_dataset(
+            path,
+            entry["type"],
+            labels=entry.get("labels"),
+            modality=modality,
+            name=name,
+            validate_rows=2,
+            **options,
+            **entry.get("load_kwargs", {}),
+        )
     elif fmt == "imagefolder":
         task = from_image_folder(path, name=name, modality=modality, **options)
     elif fmt == "maskfolder":
@@ -52,8 +60,9 @@ def load_task(entry: dict[str, Any], root: str | Path | None = None) -> TaskData
     elif fmt == "coco":
         task = from_coco(path, image_dir=entry.get("image_dir"), name=name, modality=modality, **options)
     elif fmt == "medmnist":
-        task = from_medmnist_npz(path, labels=entry.get("labels"), task_type=entry.get("type"), name=name,
-                                 modality=modality, **options)  # fmt: skip
+        task = from_medmnist_npz(
+            path, labels=entry.get("labels"), task_type=entry.get("type"), name=name, modality=modality, **options
+        )
     else:
         raise ValueError(f"task {name!r}: unknown format {fmt!r}; use hf, imagefolder, maskfolder, coco or medmnist")
     if entry.get("window") is not None:

@@ -119,8 +119,14 @@ def _lobe_classification_rows(image: np.ndarray, lobes: np.ndarray, source: str,
         if name not in LOBE_CLASSES or counts[dominant] < 0.6 * counts.sum():
             continue
         picture, _, _ = to_square(picture, PATCH_SIZE)
-        append_row(rows, split, image=picture, label=LOBE_CLASSES.index(name), source=source,
-                   region=[z, z + 1, y, y + PATCH, x, x + PATCH])  # fmt: skip
+        append_row(
+            rows,
+            split,
+            image=picture,
+            label=LOBE_CLASSES.index(name),
+            source=source,
+            region=[z, z + 1, y, y + PATCH, x, x + PATCH],
+        )
     return cap_rows(rows, {"train": 60, "validation": 15, "test": 30}, by="label", seed=seed)
 
 
@@ -144,8 +150,14 @@ def build_colin27_lobe_multilabel(located: dict[str, Located]) -> BuiltTask:
         fractions = np.bincount(lobe_patch.ravel(), minlength=len(LOBES) + 1)[1:] / lobe_patch.size
         multi_hot = (fractions >= 0.1).astype(np.float32).tolist()
         picture, _, _ = to_square(picture, PATCH_SIZE)
-        append_row(rows, split, image=picture, labels=multi_hot, source=COLIN_SOURCE,
-                   region=[z, z + 1, y, y + PATCH, x, x + PATCH])  # fmt: skip
+        append_row(
+            rows,
+            split,
+            image=picture,
+            labels=multi_hot,
+            source=COLIN_SOURCE,
+            region=[z, z + 1, y, y + PATCH, x, x + PATCH],
+        )
     return BuiltTask(
         name="colin27_lobe_multilabel",
         spec=make_spec("multilabel", list(LOBES), "mri"),

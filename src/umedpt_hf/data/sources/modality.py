@@ -16,11 +16,21 @@ from .xray import RADIOGRAPHS, radiograph_patches, read_dicom
 SIZE = 64
 MODALITY_CLASSES = ("ct", "mri", "xray", "ultrasound", "microscopy")
 SINGLE_DICOMS = {  # file: class (files of pydicom's own test set or of pydicom-data)
-    "CT_small.dcm": "ct", "explicit_VR-UN.dcm": "ct", "J2K_pixelrep_mismatch.dcm": "ct", "693_UNCR.dcm": "ct",
-    "MR_small.dcm": "mri", "MR2_UNCR.dcm": "mri", "emri_small.dcm": "mri", "MR-SIEMENS-DICOM-WithOverlays.dcm": "mri",
-    "examples_overlay.dcm": "mri", "OBXXXX1A.dcm": "ultrasound", "US1_UNCR.dcm": "ultrasound",
-    "gdcm-US-ALOKA-16.dcm": "ultrasound", "examples_rgb_color.dcm": "ultrasound", "color-px.dcm": "ultrasound",
-}  # fmt: skip
+    "CT_small.dcm": "ct",
+    "explicit_VR-UN.dcm": "ct",
+    "J2K_pixelrep_mismatch.dcm": "ct",
+    "693_UNCR.dcm": "ct",
+    "MR_small.dcm": "mri",
+    "MR2_UNCR.dcm": "mri",
+    "emri_small.dcm": "mri",
+    "MR-SIEMENS-DICOM-WithOverlays.dcm": "mri",
+    "examples_overlay.dcm": "mri",
+    "OBXXXX1A.dcm": "ultrasound",
+    "US1_UNCR.dcm": "ultrasound",
+    "gdcm-US-ALOKA-16.dcm": "ultrasound",
+    "examples_rgb_color.dcm": "ultrasound",
+    "color-px.dcm": "ultrasound",
+}
 CINE_LOOPS = {"color3d_jpeg_baseline.dcm": "ultrasound", "examples_ybr_color.dcm": "ultrasound"}
 CT_WINDOW = (-160.0, 240.0)
 
@@ -71,8 +81,14 @@ def _picture(pixels: np.ndarray, modality: str) -> np.ndarray:
 
 def _add(rows: dict, split: str | None, pixels: np.ndarray, modality: str, source: str, region: list[int]) -> None:
     if split is not None:
-        append_row(rows, split, image=_picture(pixels, modality), label=MODALITY_CLASSES.index(modality),
-                   source=source, region=region)  # fmt: skip
+        append_row(
+            rows,
+            split,
+            image=_picture(pixels, modality),
+            label=MODALITY_CLASSES.index(modality),
+            source=source,
+            region=region,
+        )
 
 
 def _add_volume(rows: dict, stack: np.ndarray, modality: str, source: str, step: int, min_fraction: float = 0.1):

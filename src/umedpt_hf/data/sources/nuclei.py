@@ -66,8 +66,14 @@ def build_nuclei_det(located: dict[str, Located]) -> BuiltTask:
                 if visible >= 0.4 * areas[label] and h >= 3 and w >= 3:
                     boxes.append([float(found[1].start), float(found[0].start), float(w), float(h)])
             objects = {"bbox": boxes, "category": [0] * len(boxes)}
-            append_row(rows, split, image=image[y0 : y0 + TILE, x0:x1].copy(), objects=objects, source=NUCLEI_SOURCE,
-                       region=[0, 1, y0, y0 + TILE, x0, x1])  # fmt: skip
+            append_row(
+                rows,
+                split,
+                image=image[y0 : y0 + TILE, x0:x1].copy(),
+                objects=objects,
+                source=NUCLEI_SOURCE,
+                region=[0, 1, y0, y0 + TILE, x0, x1],
+            )
     return BuiltTask(
         name="dsb2018_nuclei_det",
         spec=make_spec("detection", ["nucleus"], "microscopy"),

@@ -86,8 +86,14 @@ def build_xray_bodypart_cls(located: dict[str, Located]) -> BuiltTask:
     rows = empty_rows(("image", "label", "source", "region"))
     for name, body_part in RADIOGRAPHS.items():
         for split, region, patch in radiograph_patches(str(paths[name])):
-            append_row(rows, split, image=resize(patch, PATCH), label=BODY_PART_CLASSES.index(body_part),
-                       source=f"pydicom-data/{name}", region=region)  # fmt: skip
+            append_row(
+                rows,
+                split,
+                image=resize(patch, PATCH),
+                label=BODY_PART_CLASSES.index(body_part),
+                source=f"pydicom-data/{name}",
+                region=region,
+            )
     return BuiltTask(
         name="xray_bodypart_cls",
         spec=make_spec("classification", list(BODY_PART_CLASSES), "xray"),
