@@ -532,3 +532,14 @@ def test_fuzz_valid_images_always_process(height, width, layout, dtype, scale, m
 def _dtype_range(dtype) -> tuple[float, float]:
     info = np.iinfo(dtype) if np.dtype(dtype).kind in "ui" else np.finfo(dtype)
     return float(info.min), float(info.max)
+
+
+def test_auto_image_processor_finds_the_registered_class(tmp_path):
+    from transformers import AutoImageProcessor
+
+    import umedpt_hf  # noqa: F401  (registers the Auto classes)
+
+    UMedPTImageProcessor(modality="ct", window="bone").save_pretrained(tmp_path)
+    loaded = AutoImageProcessor.from_pretrained(tmp_path)
+    assert type(loaded) is UMedPTImageProcessor
+    assert loaded.modality == "ct" and loaded.window == "bone"
