@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 
+from umedpt_hf.training import NonFiniteLossError
 from umedpt_hf.training.config import ConfigError, load_pretrain_config
 from umedpt_hf.training.pipeline import run_pretraining
 
@@ -24,7 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
     parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="upload the exported model to this repo")
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. training.max_steps=50")
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except NonFiniteLossError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
     summary = {"step": result.global_step, "last_losses": result.last_losses, "exported_to": str(final)}
     print(json.dumps(summary))
     return 0

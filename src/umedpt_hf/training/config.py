@@ -157,6 +157,7 @@ def parse_pretrain_config(raw: Mapping[str, Any]) -> PretrainConfig:
     if not isinstance(raw.get("training") or {}, Mapping):
         raise ConfigError("training must be a mapping of MultiTaskTrainingArguments options")
     _no_unknown_keys("training", training_raw, MultiTaskTrainingArguments.field_names() - {"output_dir"})
+    training_raw = {key: _coerce_number(key, value) for key, value in training_raw.items()}
     try:
         training = MultiTaskTrainingArguments(output_dir=output_dir, **training_raw)
     except (TypeError, ValueError) as error:
@@ -235,6 +236,19 @@ def _parse_tasks(raw: Any, data: DataSection) -> list[TaskEntry]:
             )
         tasks.append(task)
     return tasks
+
+
+def _coerce_number(key: str, value: Any) -> Any:
+    """YAML reads `1e-4` (no dot) as a string: turn such strings into floats for the float options."""
+    if key == "mixed_precision" and value is False:  # YAML 1.1 reads a bare `no` as false
+        return "no"
+    annotation = str(MultiTaskTrainingArguments.__dataclass_fields__[key].type)
+    if isinstance(value, str) and "float" in annotation:
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"training.{key} must be a number, got {value!r}") from None
+    return value
 
 
 def _section(cls: type, raw: Any, name: str) -> Any:
