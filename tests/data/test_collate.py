@@ -33,7 +33,6 @@ def _check_labels(task, batch, batch_size):
             assert ((target["boxes"] >= 0) & (target["boxes"] <= 1)).all()
 
 
-@pytest.mark.slow
 def test_every_task_collates_and_runs_one_forward(mini_tasks, processor):
     from umedpt_hf.modeling_umedpt import UMedPTForMultiTask
     from umedpt_hf.presets import tiny_config

@@ -52,6 +52,13 @@ class TaskCollator:
         self.augmentation = PairedAugmentation(self.task_type, self.modality, seed) if augment else None
         self._worker_seeded: int | None = None
 
+    def set_seed(self, seed: int) -> None:
+        """Restart the augmentation's random stream from ``seed`` (workers then use ``seed + 1 + worker id``)."""
+        self.seed = int(seed)
+        self._worker_seeded = None
+        if self.augmentation is not None:
+            self.augmentation.set_seed(self.seed)
+
     def _reseed_for_worker(self) -> None:
         info = torch.utils.data.get_worker_info()
         if self.augmentation is not None and info is not None and self._worker_seeded != info.id:
