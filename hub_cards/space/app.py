@@ -277,7 +277,7 @@ def build_demo(model_path: str | None = None) -> gr.Blocks:
                 result_image = gr.Image(label="result", type="numpy", format="png")
                 scores = gr.Label(label="scores", num_top_classes=10)
                 info = gr.Markdown()
-        embedding = gr.JSON(label="image embedding")
+        embedding = gr.JSON(label="image embedding", max_height=260)
         run.click(
             demo_model.predict,
             inputs=[file, task, modality, window, slice_index, threshold],

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
 # one task per type, with the modalities the demo reads
 HUB_TASKS = {
     "chest": {"type": "classification", "labels": ["normal", "effusion", "nodule"], "modality": "xray"},
@@ -71,3 +72,26 @@ def space_app():
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def demo_inputs(tmp_path) -> dict[str, str]:
+    """Real images in the four formats the demo reads."""
+    import pydicom.data
+    import skimage.data
+    from PIL import Image
+
+    png = tmp_path / "cells.png"
+    Image.fromarray(skimage.data.cell()).save(png)
+    jpeg = tmp_path / "ihc.jpg"
+    Image.fromarray(skimage.data.immunohistochemistry()).save(jpeg, quality=90)
+    dicom = pydicom.data.get_testdata_file("CT_small.dcm")
+    if dicom is None:
+        pytest.skip("pydicom-data is not installed")
+    if COLIN27.is_file():
+        nifti = str(COLIN27)
+    else:  # mricron-data missing: a small real volume from nilearn instead
+        nilearn_datasets = pytest.importorskip("nilearn.datasets")
+        nifti = str(tmp_path / "mni.nii.gz")
+        nilearn_datasets.load_mni152_template(2).to_filename(nifti)
+    return {"png": str(png), "jpeg": str(jpeg), "dicom": dicom, "nifti": nifti}

