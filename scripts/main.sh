@@ -41,7 +41,9 @@ stamp "4/4 data-scarcity evaluation on the held-out tasks"
 
 mkdir -p benchmarks/results
 cp "$OUT/evaluation/data_scarcity.json" "$OUT/evaluation/data_scarcity.png" benchmarks/results/
-[ -f "$OUT/evaluation/target.json" ] && cp "$OUT/evaluation/target.json" benchmarks/results/data_scarcity_target.json
+if [ -f "$OUT/evaluation/target.json" ]; then
+  cp "$OUT/evaluation/target.json" benchmarks/results/data_scarcity_target.json
+fi
 
 stamp "done"
 echo
@@ -49,4 +51,4 @@ echo "Model:    $OUT/final  (AutoModel.from_pretrained loads it; add trust_remot
 echo "Results:  benchmarks/results/data_scarcity.json and data_scarcity.png"
 echo
 cat "$OUT/evaluation/data_scarcity.md"
-[ -f "$OUT/evaluation/target.json" ] && "$BIN/python" -m json.tool "$OUT/evaluation/target.json"
+if [ -f "$OUT/evaluation/target.json" ]; then "$BIN/python" -m json.tool "$OUT/evaluation/target.json"; fi
