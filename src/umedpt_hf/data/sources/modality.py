@@ -68,9 +68,10 @@ SKIMAGE = Source(
 )
 
 
-def _grey(pixels: np.ndarray, photometric: str = "") -> np.ndarray:
+def _grey(pixels: np.ndarray) -> np.ndarray:
+    """Luminance of an RGB frame (pydicom's ``pixel_array`` already converts YBR to RGB); grey frames unchanged."""
     if pixels.ndim == 3 and pixels.shape[-1] == 3:
-        return pixels[..., 0] if photometric.startswith("YBR") else pixels.astype(np.float32) @ [0.299, 0.587, 0.114]
+        return pixels.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     return pixels
 
 
@@ -135,11 +136,11 @@ def build_modality_cls(located: dict[str, Located]) -> BuiltTask:
         sources.append("pydicom_data")
     if "pydicom" in located:
         for name, path in located["pydicom"].items():
-            pixels, tags = read_dicom(path)
+            pixels, _ = read_dicom(path)
             modality = SINGLE_DICOMS.get(name) or CINE_LOOPS[name]
             frames = pixels if (pixels.ndim == 4 or (pixels.ndim == 3 and pixels.shape[-1] != 3)) else pixels[None]
             for index, frame in enumerate(frames):
-                grey = _grey(frame, tags["PhotometricInterpretation"])
+                grey = _grey(frame)
                 split = (
                     BlockPartition(len(frames), 10, gap=1).split_of(index, index + 1) if name in CINE_LOOPS else "train"
                 )
