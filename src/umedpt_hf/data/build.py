@@ -130,7 +130,8 @@ def build_database(
     if previous:
         rebuilt = {recipe.name for recipe in recipes}
         kept = [e for e in previous.get("tasks", []) if e["name"] not in rebuilt and (out / e["path"]).is_dir()]
-        entries = kept + entries
+        order = {recipe.name: index for index, recipe in enumerate(TASK_RECIPES)}
+        entries = sorted(kept + entries, key=lambda entry: order.get(entry["name"], len(order)))
     if not entries:
         raise FileNotFoundError(f"no {DATABASE_NAME} task could be built: {skipped}")
     manifest = {
