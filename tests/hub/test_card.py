@@ -84,13 +84,29 @@ def test_card_has_metadata_and_every_section(tiny_model_dir, tmp_path):
     assert "| setting | value |" in text and '`{"height": 64, "width": 64}`' in text
 
 
-def test_card_lists_training_sources_and_their_licences(tiny_model_dir):
-    rows = [
-        {"name": "tissue", "type": "segmentation", "modality": "mri", "source": "nilearn MNI152 2009a",
-         "licence": "MNI template licence (free use with acknowledgement)", "split_sizes": {"train": 40}}
-    ]  # fmt: skip
-    card = render_model_card(tiny_model_dir, "someone/umedpt-tiny", training_data=rows)
-    assert "| `tissue` | segmentation | mri | nilearn MNI152 2009a | MNI template licence" in card.text
-    assert card.data.datasets == ["nilearn MNI152 2009a"]
-    assert "proxy results" in card.text  # derived from a few volumes: the card says so
-    assert "No evaluation results were published" in card.text and card.data.eval_results is None
+def test_card_lists_training_sources_their_licences_and_held_out_tasks(tiny_model_dir, tmp_path):
+    manifest = {  # the shape `umedpt data build` writes
+        "database": "umedpt-mini",
+        "tasks": [
+            {"name": "tissue", "type": "segmentation", "modality": "mri", "splits": {"train": 67, "test": 25},
+             "source": "MNI ICBM152 2009a T1 template (nilearn)", "licence": "free use with copyright notice",
+             "held_out": False},
+            {"name": "unrelated", "type": "classification", "modality": "ct", "source": "x", "licence": "y",
+             "held_out": False},
+            {"name": "lobes", "type": "classification", "modality": "mri", "source": "Colin27 + AAL (mricron)",
+             "licence": "AAL: cite Tzourio-Mazoyer 2002", "held_out": True},
+        ],
+    }  # fmt: skip
+    (tmp_path / "tasks.json").write_text(json.dumps(manifest))
+    card = render_model_card(tiny_model_dir, "someone/umedpt-tiny", training_data=tmp_path)
+    text = card.text
+    assert "| `tissue` | segmentation | mri | MNI ICBM152 2009a T1 template (nilearn) | free use with copyright" in text
+    assert "train 67, test 25" in text
+    assert "unrelated" not in text  # in the database, not in this model
+    held_out = text.index("Held out of pretraining")
+    assert text.index("`lobes`") > held_out and "cite Tzourio-Mazoyer" in text
+    assert card.data.datasets == ["umedpt-mini"]
+    assert "proxy results" in text  # derived from a few volumes: the card says so
+    assert "No evaluation results were published" in text and card.data.eval_results is None
+    with pytest.raises(FileNotFoundError, match=r"tasks\.json"):
+        render_model_card(tiny_model_dir, "someone/umedpt-tiny", training_data=tmp_path / "missing")

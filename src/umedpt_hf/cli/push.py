@@ -20,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--plot", default=None, help="PNG to show instead of the plot drawn from --eval-json")
     parser.add_argument("--license", default="apache-2.0", help="licence of the weights (card metadata)")
     parser.add_argument("--encoder-name", default=None, help="which encoder of --eval-json is this model")
+    parser.add_argument("--training-data", default=None, help="the task database (folder or its tasks.json) used")
     parser.add_argument("--commit-message", default="Upload UMedPT model, processor and model card")
     parser.add_argument("--space", default=None, metavar="SPACE_ID", help="also push the gradio demo to this Space")
     parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login)")
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         plot=args.plot,
         license=args.license,
         encoder_name=args.encoder_name,
+        training_data=args.training_data,
     )
     print(f"pushed {args.model_dir} to {args.repo_id}: {commit.commit_url}")
     if args.space:

@@ -98,21 +98,58 @@ def preprocessing_table(processor: dict) -> str:
     return _markdown_table(["setting", "value"], rows)
 
 
-def _training_sources(folder: ModelFolder, training_data: list[dict] | None) -> list[dict]:
+def load_training_data(source: str | Path | dict | list) -> tuple[list[dict], str | None]:
+    """Rows {name, type, modality, source, licence, splits, held_out} and the database name, from a task database's
+    tasks.json (path, its folder, or parsed: ``{"database", "tasks": [...]}``), a ``{name: row}`` dict or a list."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        path = path / "tasks.json" if path.is_dir() else path
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"training data description not found: {path} (expected a task database tasks.json)"
+            )
+        try:
+            source = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON: {error}") from error
+    database = source.get("database") if isinstance(source, dict) else None
+    rows: Any = source.get("tasks", source) if isinstance(source, dict) else source
+    if isinstance(rows, dict):
+        rows = [{"name": name, **row} for name, row in rows.items()]
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ValueError("training data must be a list of task rows (name, type, modality, source, licence)")
+    return rows, database
+
+
+def _training_sources(folder: ModelFolder, training_data: Any) -> tuple[list[dict], str | None]:
     """Rows of the training-data table: from ``training_data``, the folder's tasks.json, or the config's tasks."""
-    if training_data is None and folder.tasks_json is not None:
+    if training_data is None:
         training_data = folder.tasks_json
     if training_data is None:
-        training_data = [{"name": name, **spec} for name, spec in folder.tasks.items()]
-    return training_data
+        return [{"name": name, **spec} for name, spec in folder.tasks.items()], None
+    rows, database = load_training_data(training_data)
+    if folder.tasks:  # describe what this model was trained on (and what was held out), not the whole database
+        rows = [row for row in rows if row.get("name") in folder.tasks or row.get("held_out")]
+    return rows, database
 
 
 def training_data_table(rows: list[dict]) -> str:
-    if not rows:
+    trained = [row for row in rows if not row.get("held_out")]
+    held_out = [row for row in rows if row.get("held_out")]
+    if not trained:
         return "No training data is recorded with this checkpoint."
+    table = _training_rows(trained)
+    if held_out:
+        table += "\n\nHeld out of pretraining (used only for the out-of-domain evaluation):\n\n" + _training_rows(
+            held_out
+        )
+    return table
+
+
+def _training_rows(rows: list[dict]) -> str:
     table = []
     for row in rows:
-        sizes = row.get("split_sizes") or row.get("sizes") or row.get("num_examples") or {}
+        sizes = row.get("splits") or row.get("split_sizes") or row.get("sizes") or row.get("num_examples") or {}
         size_text = ", ".join(f"{k} {v}" for k, v in sizes.items()) if isinstance(sizes, dict) else str(sizes)
         table.append(
             [f"`{row.get('name') or row.get('task', '?')}`", row.get("type", "–"), row.get("modality", "–"),
@@ -129,7 +166,7 @@ def render_model_card(
     eval_json: str | Path | dict | list | None = None,
     plot_file: str | None = None,
     license: str = "apache-2.0",
-    training_data: list[dict] | None = None,
+    training_data: str | Path | dict | list | None = None,
     encoder_name: str | None = None,
     base_model: str | None = None,
 ) -> ModelCard:
@@ -141,8 +178,8 @@ def render_model_card(
         eval_json: data-scarcity results (path or parsed JSON; see ``umedpt_hf.hub.results``): table and model-index.
         plot_file: path *inside the repo* of the data-scarcity plot, shown in the card.
         license: licence of the weights (front matter); the licences of the training sources are listed in the body.
-        training_data: rows {name, type, modality, source, licence, split_sizes}; default: the folder's tasks.json,
-            else the config's tasks.
+        training_data: the task database's tasks.json (path, folder or parsed) or rows {name, type, modality,
+            source, licence, splits, held_out}; default: the folder's tasks.json, else the config's tasks.
         encoder_name: which encoder of the evaluation JSON is this model (default: the one named like "umedpt").
         base_model: repo id of the checkpoint this one was fine-tuned from, if any.
     """
@@ -154,8 +191,8 @@ def render_model_card(
     task_types = {name: spec.get("type", "") for name, spec in folder.tasks.items()}
     encoder = model_encoder_name(results, encoder_name) if results else None
     model_name = repo_id.split("/")[-1]
-    sources = _training_sources(folder, training_data)
-    datasets = sorted({str(row["source"]) for row in sources if row.get("source")}) or None
+    sources, database = _training_sources(folder, training_data)
+    datasets = [database] if database else sorted({str(row["name"]) for row in sources if row.get("name")}) or None
 
     card_data = ModelCardData(
         license=license,

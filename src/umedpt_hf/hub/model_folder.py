@@ -44,7 +44,7 @@ class ModelFolder:
     config: dict[str, Any]
     processor: dict[str, Any]
     weight_files: list[str]
-    tasks_json: list[dict] | None = None
+    tasks_json: dict | list | None = None
     code: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
@@ -81,11 +81,7 @@ class ModelFolder:
                 "`UMedPTImageProcessor(...).save_pretrained(folder)`"
             )
         processor = json.loads(processor_file.read_text())
-        tasks_json = None
-        if (path / "tasks.json").is_file():
-            raw = json.loads((path / "tasks.json").read_text())
-            raw = raw.get("tasks", raw) if isinstance(raw, dict) else raw
-            tasks_json = [{"name": k, **v} for k, v in raw.items()] if isinstance(raw, dict) else list(raw)
+        tasks_json = json.loads((path / "tasks.json").read_text()) if (path / "tasks.json").is_file() else None
         folder = cls(path, config, processor, weight_files, tasks_json)
         folder._collect_code()
         return folder

@@ -42,6 +42,7 @@ def push_to_hub(
     plot: str | Path | None = None,
     license: str = "apache-2.0",
     encoder_name: str | None = None,
+    training_data: str | Path | dict | list | None = None,
 ) -> CommitInfo:
     """Push a folder written by ``save_pretrained`` (model and image processor) to the Hub in ONE commit.
 
@@ -61,6 +62,8 @@ def push_to_hub(
         plot: a PNG to show instead of the plot drawn from ``eval_json``.
         license: licence of the weights in the card's metadata.
         encoder_name: which encoder of the evaluation JSON is this model (default: the one named like "umedpt").
+        training_data: the task database's tasks.json (or its folder) the model was trained on: the card lists its
+            sources and their licences (default: a tasks.json inside ``model_dir``, else the config's tasks).
 
     Returns:
         The ``CommitInfo`` (``commit_url``, ``oid``, ``repo_url``).
@@ -93,6 +96,7 @@ def push_to_hub(
             plot_file=PLOT_PATH_IN_REPO if PLOT_PATH_IN_REPO in files else None,
             license=license,
             encoder_name=encoder_name,
+            training_data=training_data,
         )
         files["README.md"] = str(card).encode()
 
