@@ -35,6 +35,8 @@ class EncoderClassifier(nn.Module):
         self.multilabel = multilabel
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden_size, num_labels)
+        nn.init.zeros_(self.classifier.weight)  # a new head starts at chance, whatever the feature scale
+        nn.init.zeros_(self.classifier.bias)
 
     def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None) -> ImageClassifierOutput:
         logits = self.classifier(self.dropout(image_vector(self.encoder, pixel_values)))
@@ -176,13 +178,6 @@ def finetune_and_score(
     return float(probe.score(probabilities, labels, only=metric)[metric])
 
 
-class _Passthrough(nn.Module):
-    """An 'encoder' whose image vector is its input: the head of a frozen encoder trains on cached features."""
-
-    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return pixel_values
-
-
 class _FeatureBatches:
     """Shuffled (features, labels) batches of cached features, one pass per iteration."""
 
@@ -230,18 +225,32 @@ def train_head(
     num_labels: int,
     multilabel: bool = False,
     seed: int = 0,
-    epochs: int = 10,
-    min_steps: int = 30,
+    epochs: int = 30,
+    min_steps: int = 100,
     batch_size: int = 16,
-    lr: float = 1e-3,
+    lr: float = 1e-2,
     weight_decay: float = 1e-4,
     progress: bool = False,
 ) -> FittedProbe:
-    """Fine-tuning with a frozen encoder: a new dropout + linear head trained with AdamW on cached features."""
+    """Fine-tuning with a frozen encoder: a new dropout + linear head trained with AdamW on its cached features,
+    standardised with the training statistics (so one learning rate suits encoders of any feature scale)."""
     train_x, train_y = check_features(train_x, train_y, "train", multilabel)
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
     torch.manual_seed(seed)
-    head = EncoderClassifier(_Passthrough(), train_x.shape[1], num_labels, multilabel)
+    head = EncoderClassifier(_Standardise(mean, std), train_x.shape[1], num_labels, multilabel)
     batches = _FeatureBatches(train_x, train_y, batch_size, seed)
     train_classifier(head, batches, multilabel=multilabel, seed=seed, progress=progress, encoder_lr=None,
                      epochs=epochs, min_steps=min_steps, lr=lr, weight_decay=weight_decay)  # fmt: skip
     return FittedProbe(_HeadEstimator(head, num_labels, multilabel), num_labels, multilabel, {"lr": lr})
+
+
+class _Standardise(nn.Module):
+    """An 'encoder' of cached features: their z-score with fixed training statistics."""
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+
+    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return (pixel_values - self.mean) / self.std
