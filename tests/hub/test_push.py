@@ -226,3 +226,12 @@ def test_a_folder_that_is_not_a_umedpt_model_is_refused(tiny_model_dir, tmp_path
 def test_cli_reports_a_bad_folder_without_a_traceback(tmp_path, capsys):
     assert umedpt_main(["push", str(tmp_path), "loopback-user/x"]) == 2
     assert "no config.json" in capsys.readouterr().err
+
+
+def test_hub_refusals_and_unreachable_hubs_are_one_line_errors(loopback_hub, tiny_model_dir, monkeypatch, capsys):
+    monkeypatch.setenv("HF_TOKEN", "hf_wrong_token")
+    with pytest.raises(ValueError, match=r"refused the push to loopback-user/x \(HTTP 401\)"):
+        push_to_hub(tiny_model_dir, "loopback-user/x")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    assert umedpt_main(["push", str(tiny_model_dir), "loopback-user/x"]) == 2
+    assert "cannot reach the Hub at http://127.0.0.1:9" in capsys.readouterr().err

@@ -38,7 +38,7 @@ WINDOW_POLICY = (
     "resized (anti-aliased bilinear in float, masks nearest) and normalised with `image_mean` / `image_std`. "
     "Pass `modality=` (and for CT `window=`) per call to override the saved defaults."
 )
-MODALITY_TAGS = {"xray": "x-ray", "histology": "histopathology", "unspecified": ""}
+MODALITY_TAGS = {"xray": "x-ray", "histology": "histopathology", "unspecified": "", "mixed": ""}
 PROXY_SOURCES = ("nilearn", "mricron", "invesalius", "stardist", "pydicom", "colin", "mni152", "aal")
 
 
@@ -198,9 +198,7 @@ def render_model_card(
         license=license,
         library_name="transformers",
         pipeline_tag=PIPELINE_TAGS.get(folder.architecture, "image-feature-extraction"),
-        tags=list(
-            dict.fromkeys(CARD_TAGS + [MODALITY_TAGS.get(m, m) for m in sorted(modalities) if m != "unspecified"])
-        ),
+        tags=list(dict.fromkeys(CARD_TAGS + [t for t in (MODALITY_TAGS.get(m, m) for m in sorted(modalities)) if t])),
         datasets=datasets,
         metrics=sorted({result.metric for result in results}) or None,
         base_model=base_model,

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi, SpaceCard, SpaceCardData
+from huggingface_hub import constants as hub_constants
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from umedpt_hf.hub.card import hub_cards_dir, render_model_card
 from umedpt_hf.hub.model_folder import ModelFolder
 from umedpt_hf.hub.results import load_scarcity_results, plot_scarcity
+
+try:  # the HTTP client under huggingface_hub: httpx2 (huggingface_hub >= 2), httpx before
+    from httpx2 import HTTPError as _TransportError
+except ImportError:  # pragma: no cover
+    from httpx import HTTPError as _TransportError
 
 PLOT_PATH_IN_REPO = "data_scarcity.png"
 RESULTS_PATH_IN_REPO = "evaluation/data_scarcity.json"
@@ -21,7 +30,26 @@ _MANAGED_SUFFIXES = (".safetensors", ".safetensors.index.json", ".py")
 
 def _api(token: str | None) -> HfApi:
     """An HfApi that honours HF_ENDPOINT and HF_TOKEN as they are *now* (not when huggingface_hub was imported)."""
+    if hub_constants.is_offline_mode():
+        raise ValueError(
+            "HF_HUB_OFFLINE is set: unset it to push (for an offline Hub set HF_ENDPOINT to a loopback Hub)"
+        )
     return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token or os.environ.get("HF_TOKEN") or None)
+
+
+@contextlib.contextmanager
+def _clear_hub_errors(api: HfApi, repo_id: str) -> Iterator[None]:
+    """Turn the client's HTTP and connection errors into one-line ValueErrors naming the endpoint and the repo."""
+    try:
+        yield
+    except HfHubHTTPError as error:
+        status = error.response.status_code if error.response is not None else "?"
+        summary = " ".join(str(error).split())[:300]
+        raise ValueError(
+            f"the Hub at {api.endpoint} refused the push to {repo_id} (HTTP {status}): {summary}"
+        ) from error
+    except (_TransportError, OfflineModeIsEnabled, ConnectionError) as error:
+        raise ValueError(f"cannot reach the Hub at {api.endpoint} (set HF_ENDPOINT?): {error}") from error
 
 
 def _prepare_repo(api: HfApi, repo_id: str, repo_type: str, private: bool, revision: str | None, **kwargs) -> None:
@@ -101,12 +129,13 @@ def push_to_hub(
         files["README.md"] = str(card).encode()
 
         api = _api(token)
-        _prepare_repo(api, repo_id, "model", private, revision)
-        existing = api.list_repo_files(repo_id, revision=revision)
-        stale = [name for name in existing if name.endswith(_MANAGED_SUFFIXES) and name not in files]
-        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=content) for name, content in files.items()]
-        operations += [CommitOperationDelete(path_in_repo=name) for name in stale]
-        return api.create_commit(repo_id, operations, commit_message=commit_message, revision=revision)
+        with _clear_hub_errors(api, repo_id):
+            _prepare_repo(api, repo_id, "model", private, revision)
+            existing = api.list_repo_files(repo_id, revision=revision)
+            stale = [name for name in existing if name.endswith(_MANAGED_SUFFIXES) and name not in files]
+            operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data) for name, data in files.items()]
+            operations += [CommitOperationDelete(path_in_repo=name) for name in stale]
+            return api.create_commit(repo_id, operations, commit_message=commit_message, revision=revision)
 
 
 def push_space(
@@ -143,7 +172,10 @@ def push_space(
         "README.md": str(card).encode(),
     }
     api = _api(token)
-    _prepare_repo(api, space_id, "space", private, revision, space_sdk="gradio")
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=content) for name, content in files.items()]
     operations.append(CommitOperationAdd(path_in_repo="model_id.txt", path_or_fileobj=(model_id + "\n").encode()))
-    return api.create_commit(space_id, operations, commit_message=commit_message, revision=revision, repo_type="space")
+    with _clear_hub_errors(api, space_id):
+        _prepare_repo(api, space_id, "space", private, revision, space_sdk="gradio")
+        return api.create_commit(
+            space_id, operations, commit_message=commit_message, revision=revision, repo_type="space"
+        )

@@ -165,7 +165,7 @@ def plot_scarcity(results: list[ScarcityResult], path: str | Path) -> Path:
     path = Path(path)
     columns = min(3, len(results))
     rows = math.ceil(len(results) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.3 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(max(6.0, 4.2 * columns), 3.4 * rows), squeeze=False)
     for axis, result in zip(axes.flat, results):
         for encoder, per_fraction in result.scores.items():
             fractions = sorted(per_fraction)
@@ -175,6 +175,9 @@ def plot_scarcity(results: list[ScarcityResult], path: str | Path) -> Path:
                 marker="o", capsize=3, label=encoder,
             )  # fmt: skip
         axis.set_xscale("log")
+        ticks = [f * 100 for f in result.fractions]
+        axis.set_xticks(ticks, [f"{tick:g} %" for tick in ticks])
+        axis.minorticks_off()
         axis.set_xlabel("training data used (%)")
         axis.set_ylabel(result.metric)
         axis.set_title(result.task)
@@ -182,7 +185,7 @@ def plot_scarcity(results: list[ScarcityResult], path: str | Path) -> Path:
         axis.legend(fontsize=8)
     for axis in list(axes.flat)[len(results) :]:
         axis.set_visible(False)
-    figure.suptitle("Data scarcity: score against the fraction of training data (mean ± std over seeds)")
+    figure.suptitle("Data scarcity: score vs. training data used (mean ± std over seeds)", fontsize=10)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
