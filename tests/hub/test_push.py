@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,10 +45,10 @@ def _test_image() -> np.ndarray:
     return pydicom.dcmread(path).pixel_array[::8, ::8].astype(np.uint16)
 
 
-def _reference_outputs(model_dir, image: np.ndarray, tasks: dict) -> dict[str, torch.Tensor]:
+def _reference_outputs(model_dir, image: np.ndarray, tasks: dict, modality: str = "xray") -> dict[str, torch.Tensor]:
     model = UMedPTForMultiTask.from_pretrained(model_dir).eval()
     processor = UMedPTImageProcessor.from_pretrained(model_dir)
-    pixel_values = processor(image, modality="xray", return_tensors="pt")["pixel_values"]
+    pixel_values = processor(image, modality=modality, return_tensors="pt")["pixel_values"]
     return _outputs(model, pixel_values, tasks) | {"pixel_values": pixel_values}
 
 
@@ -96,6 +97,17 @@ def test_push_makes_one_commit_that_loads_back_identically(loopback_hub, tiny_mo
     assert scores[("chest", "accuracy (1 % of training data, mean of 3 seeds)")] == pytest.approx(0.62)
     assert scores[("tissue", "dice (100 % of training data, mean of 2 seeds)")] == pytest.approx(0.71)
     assert "imagenet" in card.text and "Not for clinical use" in card.text and "data_scarcity.png" in card.text
+
+    # the card's code snippets run as printed, against the pushed repo
+    snippets = re.findall(r"```python\n(.*?)```", card.text, flags=re.DOTALL)
+    assert len(snippets) == 2
+    namespace = {"images": [image]}
+    for snippet in snippets:
+        exec(compile(snippet, "model card snippet", "exec"), namespace)
+    modality = re.search(r'modality="(\w+)"', snippets[0]).group(1)
+    expected = _reference_outputs(tiny_model_dir, image, hub_tasks, modality=modality)["embedding"]
+    assert torch.equal(namespace["embedding"], expected)
+    assert "my_task" in namespace["model"].task_names
 
     # the remote code alone: a fresh interpreter where umedpt_hf cannot be imported
     np.save(tmp_path / "image.npy", image)
