@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -99,6 +102,18 @@ def test_private_repos_need_the_token(loopback_hub):
         HfApi(token="hf_wrong").model_info(repo_id)
     with pytest.raises(RepositoryNotFoundError):
         HfApi().model_info("loopback-user/does-not-exist")
+
+
+def test_repo_names_cannot_escape_the_storage_folder(loopback_hub):
+    request = urllib.request.Request(  # the client refuses such names itself: speak raw HTTP
+        f"{loopback_hub.endpoint}/api/repos/create",
+        data=json.dumps({"name": "escape", "organization": ".."}).encode(),
+        headers={"Authorization": "Bearer hf_loopback_test_token", "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 400 and "Invalid repo id" in refused.value.headers["X-Error-Message"]
+    assert not list(loopback_hub.root.rglob("escape*"))
 
 
 def test_invalid_card_metadata_is_refused_before_upload(loopback_hub):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ GITATTRIBUTES = (
     "*.zip filter=lfs diff=lfs merge=lfs -text\n"
 )
 REPO_TYPES = ("model", "dataset", "space")
+_REPO_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
 
 class StoreError(Exception):
@@ -153,6 +155,11 @@ class LoopbackStore:
     def create_repo(self, repo_type: str, repo_id: str, *, private: bool, sdk: str | None, author: str) -> Repo:
         if repo_type not in REPO_TYPES:
             raise StoreError(400, f"Invalid repo type {repo_type!r}")
+        parts = repo_id.split("/")
+        if len(parts) != 2 or not all(_REPO_PART.fullmatch(part) and ".." not in part for part in parts):
+            raise StoreError(
+                400, f"Invalid repo id {repo_id!r}: use namespace/name with letters, digits, '-', '_', '.'"
+            )
         with self.lock:
             if (repo_type, repo_id) in self.repos:
                 raise StoreError(409, f"You already created this {repo_type} repo")
