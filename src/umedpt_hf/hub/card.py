@@ -39,6 +39,7 @@ WINDOW_POLICY = (
     "Pass `modality=` (and for CT `window=`) per call to override the saved defaults."
 )
 MODALITY_TAGS = {"xray": "x-ray", "histology": "histopathology", "unspecified": "", "mixed": ""}
+SNIPPET_MODALITIES = ("xray", "ct", "mri", "microscopy", "histology", "ultrasound", "mammography", "fundus")
 PROXY_SOURCES = ("nilearn", "mricron", "invesalius", "stardist", "pydicom", "colin", "mni152", "aal")
 
 
@@ -219,6 +220,10 @@ def render_model_card(
         table = ""
     proxy = any(any(tag in str(row.get("source", "")).lower() for tag in PROXY_SOURCES) for row in sources)
     processor = folder.processor
+    # the snippet's example: a task whose modality the processor knows, with that modality
+    known = [name for name, spec in folder.tasks.items() if spec.get("modality") in SNIPPET_MODALITIES]
+    example_task = known[0] if known else next(iter(folder.tasks), None)
+    example_modality = processor.get("modality") or (folder.tasks[example_task]["modality"] if known else "xray")
     size = processor.get("size", {})
     return ModelCard.from_template(
         card_data,
@@ -245,7 +250,7 @@ def render_model_card(
         scarcity_intro=scarcity_intro,
         scarcity_table=table,
         plot_file=plot_file,
-        example_modality=(processor.get("modality") or (sorted(modalities)[0] if modalities else "xray")),
-        example_task=next(iter(folder.tasks), None),
+        example_modality=example_modality,
+        example_task=example_task,
         proxy_data=proxy,
     )
