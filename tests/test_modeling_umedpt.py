@@ -6,7 +6,6 @@ import textwrap
 
 import pytest
 import torch
-from conftest import make_task_batch
 from transformers import (
     AutoBackbone,
     AutoModel,
@@ -17,6 +16,7 @@ from transformers import (
     SwinConfig,
     Swinv2Config,
 )
+from umedpt_test_utils import make_task_batch
 
 from umedpt_hf import (
     UMedPTBackbone,
