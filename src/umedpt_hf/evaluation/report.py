@@ -170,7 +170,10 @@ def print_table(results: Mapping[str, Any] | Sequence[Mapping[str, Any]], title:
         table.add_column(h, justify="left" if h in ("task", "metric", "encoder") else "right")
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
+        console = Console(width=max(120, 16 * len(header)))
+    console.print(table)
 
 
 def check_target(
