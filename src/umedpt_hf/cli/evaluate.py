@@ -52,6 +52,12 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="choose the probe's C on the whole validation split (default: on the same label fraction of it)",
     )
+    parser.add_argument(
+        "--feature-norm",
+        choices=("l2", "standard"),
+        default="l2",
+        help="linear probe input: unit-length vectors (l2, default) or z-scores of the labelled subset (standard)",
+    )
     parser.add_argument("--train-encoder", action="store_true", help="with --method finetune: train the encoder too")
     parser.add_argument("--epochs", type=int, default=10, help="with --method finetune: epochs (at least 30 steps)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -144,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         scale_validation=not args.full_validation,
         train_encoder=args.train_encoder,
         finetune_kwargs={"epochs": args.epochs},
+        feature_norm=args.feature_norm,
         progress=not args.quiet,
     )
     json_path = report.write_json(results, out / "data_scarcity.json")

@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import Normalizer, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from .probe import FittedProbe, check_features, infer_num_classes
@@ -20,9 +20,22 @@ from .probe import FittedProbe, check_features, infer_num_classes
 DEFAULT_CS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 
-def _fit(x: np.ndarray, y: np.ndarray, C: float, multilabel: bool, max_iter: int, seed: int):
+FEATURE_NORMS = ("standard", "l2")
+
+
+def feature_scaler(feature_norm: str):
+    """ "standard": z-score with the training subset's statistics; "l2": each vector scaled to unit length (needs no
+    statistics, so it is as reliable with 5 labelled examples as with 500)."""
+    if feature_norm == "standard":
+        return StandardScaler()
+    if feature_norm == "l2":
+        return Normalizer(norm="l2")
+    raise ValueError(f"unknown feature_norm {feature_norm!r}; expected one of {', '.join(FEATURE_NORMS)}")
+
+
+def _fit(x: np.ndarray, y: np.ndarray, C: float, multilabel: bool, max_iter: int, seed: int, feature_norm="l2"):
     logistic = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
-    estimator = make_pipeline(StandardScaler(), OneVsRestClassifier(logistic) if multilabel else logistic)
+    estimator = make_pipeline(feature_scaler(feature_norm), OneVsRestClassifier(logistic) if multilabel else logistic)
     with warnings.catch_warnings(), threadpool_limits(1):  # small problems: BLAS threads only add contention
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)  # OneVsRest: a label without positives in a tiny subset
@@ -42,8 +55,10 @@ def train_linear_probe(
     num_classes: int | None = None,
     max_iter: int = 1000,
     seed: int = 0,
+    feature_norm: str = "l2",
 ) -> FittedProbe:
-    """Fit standardised logistic regression for each C in `Cs`, keep the best on (val_x, val_y) by `metric`.
+    """Fit logistic regression on normalised features (`feature_norm`: "l2" unit vectors, or "standard" z-scores)
+    for each C in `Cs`, keep the best on (val_x, val_y) by `metric`.
 
     Without a validation split, C = 1. Returns a `FittedProbe`; `probe.params["C"]` is the chosen C.
     """
@@ -60,7 +75,8 @@ def train_linear_probe(
         candidates = sorted(Cs, key=lambda c: abs(math.log10(c)))
     best: FittedProbe | None = None
     for C in candidates:
-        probe = FittedProbe(_fit(train_x, train_y, C, multilabel, max_iter, seed), num_classes, multilabel, {"C": C})
+        estimator = _fit(train_x, train_y, C, multilabel, max_iter, seed, feature_norm)
+        probe = FittedProbe(estimator, num_classes, multilabel, {"C": C, "feature_norm": feature_norm})
         if len(candidates) == 1:
             return probe
         probe.validation_score = probe.score(val_x, val_y, only=metric)[metric]

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .features import extract_features
 from .finetune import train_head
 from .knn import DEFAULT_K, train_knn
-from .linear import train_linear_probe
+from .linear import feature_scaler, train_linear_probe
 from .metrics import check_metric, default_metric
 from .probe import check_features, infer_num_classes
 from .sampling import check_fractions, fraction_key, subset_for_task
@@ -65,6 +65,7 @@ def probe_scarcity_curve(
     k: int = DEFAULT_K,
     num_classes: int | None = None,
     finetune_kwargs: Mapping[str, Any] | None = None,
+    feature_norm: str = "l2",
     progress: bool = False,
 ) -> dict[str, list[float]]:
     """{fraction key: [test `metric` per seed]} of a linear probe, kNN, or ("finetune") a new head trained with AdamW
@@ -103,7 +104,7 @@ def probe_scarcity_curve(
                 vx, vy = val_x[vidx], val_y[vidx]
             probe = train_linear_probe(
                 train_x[idx], train_y[idx], vx, vy,
-                metric=metric, multilabel=multilabel, num_classes=num_classes, seed=seed,
+                metric=metric, multilabel=multilabel, num_classes=num_classes, seed=seed, feature_norm=feature_norm,
             )  # fmt: skip
         curve.setdefault(fraction_key(fraction), []).append(float(probe.score(test_x, test_y, only=metric)[metric]))
     return curve
@@ -152,6 +153,7 @@ def run_data_scarcity(
     scale_validation: bool = True,
     train_encoder: bool = False,
     finetune_kwargs: Mapping[str, Any] | None = None,
+    feature_norm: str = "l2",
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """The protocol for each task x encoder; one result `{"task", "metric", "encoders": {name: curve}}` per task.
@@ -165,6 +167,7 @@ def run_data_scarcity(
     package's `TaskCollator` (no augmentation).
     """
     fractions = check_fractions(fractions)
+    feature_scaler(feature_norm)  # unknown names fail here, before any work
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     if not encoders:
@@ -201,7 +204,7 @@ def run_data_scarcity(
                 )
                 curves[encoder.name] = probe_scarcity_curve(
                     features, task_type=task_type, method=method, scale_validation=scale_validation,
-                    num_classes=num_classes, finetune_kwargs=finetune_kwargs, **common,
+                    num_classes=num_classes, finetune_kwargs=finetune_kwargs, feature_norm=feature_norm, **common,
                 )  # fmt: skip
             else:
                 curves[encoder.name] = _finetune_curve(
