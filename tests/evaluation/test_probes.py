@@ -78,3 +78,13 @@ def test_few_shot_indices_and_evaluate():
     results = few_shot_evaluate(x, y, sx, sy, shots=(1, 5), seeds=2, method="knn")
     assert set(results) == {1, 5} and all(len(v) == 2 for v in results.values())
     assert np.mean(results[5]) > 0.9
+
+
+def test_feature_norms():
+    (tx, ty), (sx, sy) = blobs(60), blobs(30, seed=4)
+    for norm in ("l2", "standard"):
+        probe = train_linear_probe(tx * 1000.0, ty, feature_norm=norm)  # scale-free either way
+        assert probe.params["feature_norm"] == norm
+        assert probe.score(sx * 1000.0, sy)["accuracy"] > 0.9
+    with pytest.raises(ValueError, match="feature_norm"):
+        train_linear_probe(tx, ty, feature_norm="minmax")
