@@ -164,7 +164,10 @@ def device_name(device: str) -> str:
         import torch
 
         return torch.cuda.get_device_name(0)
-    return f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
+        model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
+    return f"CPU: {model}, {os.cpu_count()} cores"
 
 
 def plot(result: dict[str, Any], path: Path) -> None:

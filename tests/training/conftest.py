@@ -50,3 +50,13 @@ def database_without_mask_column(tmp_path) -> Path:
     return write_database(
         tmp_path, {"seg_without_mask": {"type": "segmentation", "labels": ["bg", "fg"], "columns": columns}}
     )
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerator_state():
+    """Each test builds its own Accelerator (precision, CPU); accelerate keeps one global state per process."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)
+    yield
+    AcceleratorState._reset_state(True)
