@@ -40,7 +40,7 @@ def test_image_segmentation_pipeline_returns_one_mask_per_class():
 class TinyImageDataset(torch.utils.data.Dataset):
     """Bright images are 'abnormal': a task the classifier can learn in a few steps."""
 
-    def __init__(self, size: int = 16) -> None:
+    def __init__(self, size: int = 8) -> None:
         generator = torch.Generator().manual_seed(0)
         self.labels = torch.arange(size) % 2
         self.images = torch.randn(size, 3, 64, 64, generator=generator) * 0.3 + self.labels[:, None, None, None] * 1.5
@@ -57,8 +57,8 @@ def test_trainer_fine_tunes_the_classifier(tmp_path):
     model = UMedPTForImageClassification(classifier_config())
     arguments = TrainingArguments(
         output_dir=str(tmp_path),
-        per_device_train_batch_size=8,
-        num_train_epochs=6,
+        per_device_train_batch_size=4,
+        num_train_epochs=4,
         learning_rate=2e-3,
         logging_steps=1,
         save_strategy="no",
