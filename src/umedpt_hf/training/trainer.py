@@ -225,7 +225,13 @@ class MultiTaskTrainer:
         return losses, n_images
 
     def optimizer_step(self) -> float | None:
-        """Clip, step the optimizer and the schedule, zero the gradients; returns the gradient norm if clipped."""
+        """Clip, step the optimizer and the schedule, zero the gradients; returns the gradient norm.
+
+        With `check_finite`, a NaN/inf gradient norm (finite losses can still overflow in the backward pass, e.g. under
+        bf16) stops training before the weights are touched, naming the parameters whose gradients are not finite.
+        """
+        if self.args.check_finite and self.accelerator.mixed_precision != "fp16":  # fp16's scaler skips inf steps
+            self._check_gradients()
         grad_norm = None
         if self.args.max_grad_norm:
             grad_norm = float(self.accelerator.clip_grad_norm_(self.model.parameters(), self.args.max_grad_norm))
@@ -256,6 +262,25 @@ class MultiTaskTrainer:
                     "data (NaN/inf pixels or labels) or lower the learning rate."
                 )
         return loss
+
+    def _check_gradients(self) -> None:
+        """Raise NonFiniteLossError when the total gradient norm is NaN/inf, naming the worst parameters."""
+        model = self.accelerator.unwrap_model(self.model)
+        named = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
+        if not named:
+            return
+        norms = torch.stack([torch.linalg.vector_norm(grad.detach().float()) for _, grad in named])
+        total = float(torch.linalg.vector_norm(norms))
+        if math.isfinite(total):
+            return
+        ranked = sorted(zip(norms.tolist(), (name for name, _ in named)), key=lambda item: _badness(item[0]))
+        worst = ", ".join(f"{name} ({value:.3g})" for value, name in ranked[:5])
+        raise NonFiniteLossError(
+            f"the gradient norm is {total} at training step {self.state.step + 1} (of {self.max_steps}) although "
+            f"every task's loss was finite; largest or non-finite gradients: {worst}. Training stopped before the "
+            f"optimizer step. Last good checkpoint: {self.last_checkpoint or 'none saved yet'}. Try fp32 "
+            "(mixed_precision='no'), larger images or a lower learning rate."
+        )
 
     def _log(
         self,
@@ -320,6 +345,11 @@ def _enable_gradient_checkpointing(model: nn.Module) -> None:
         name = type(model).__name__
         raise ValueError(f"{name} has no gradient checkpointing; set training.gradient_checkpointing=false")
     enable()
+
+
+def _badness(norm: float) -> tuple[int, float]:
+    """Sort key: NaN first, then inf, then the largest finite norms."""
+    return (0, 0.0) if math.isnan(norm) else (1, 0.0) if math.isinf(norm) else (2, -norm)
 
 
 def _checkpoint_step(path: Path) -> int:
