@@ -54,9 +54,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--feature-norm",
-        choices=("l2", "standard"),
-        default="l2",
-        help="linear probe input: unit-length vectors (l2, default) or z-scores of the labelled subset (standard)",
+        choices=("standard", "l2"),
+        default="standard",
+        help="linear probe input: z-scores with the labelled subset's statistics (standard, default) or unit-length "
+        "vectors (l2)",
     )
     parser.add_argument("--train-encoder", action="store_true", help="with --method finetune: train the encoder too")
     parser.add_argument("--epochs", type=int, default=10, help="with --method finetune: epochs (at least 30 steps)")

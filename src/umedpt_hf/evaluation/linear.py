@@ -24,8 +24,8 @@ FEATURE_NORMS = ("standard", "l2")
 
 
 def feature_scaler(feature_norm: str):
-    """ "standard": z-score with the training subset's statistics; "l2": each vector scaled to unit length (needs no
-    statistics, so it is as reliable with 5 labelled examples as with 500)."""
+    """The scaler before the logistic regression. "standard": z-scores with the training subset's statistics (the
+    default); "l2": each vector scaled to unit length (needs no statistics)."""
     if feature_norm == "standard":
         return StandardScaler()
     if feature_norm == "l2":
@@ -33,7 +33,7 @@ def feature_scaler(feature_norm: str):
     raise ValueError(f"unknown feature_norm {feature_norm!r}; expected one of {', '.join(FEATURE_NORMS)}")
 
 
-def _fit(x: np.ndarray, y: np.ndarray, C: float, multilabel: bool, max_iter: int, seed: int, feature_norm="l2"):
+def _fit(x: np.ndarray, y: np.ndarray, C: float, multilabel: bool, max_iter: int, seed: int, feature_norm="standard"):
     logistic = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
     estimator = make_pipeline(feature_scaler(feature_norm), OneVsRestClassifier(logistic) if multilabel else logistic)
     with warnings.catch_warnings(), threadpool_limits(1):  # small problems: BLAS threads only add contention
@@ -55,7 +55,7 @@ def train_linear_probe(
     num_classes: int | None = None,
     max_iter: int = 1000,
     seed: int = 0,
-    feature_norm: str = "l2",
+    feature_norm: str = "standard",
 ) -> FittedProbe:
     """Fit logistic regression on normalised features (`feature_norm`: "l2" unit vectors, or "standard" z-scores)
     for each C in `Cs`, keep the best on (val_x, val_y) by `metric`.

@@ -65,7 +65,7 @@ def probe_scarcity_curve(
     k: int = DEFAULT_K,
     num_classes: int | None = None,
     finetune_kwargs: Mapping[str, Any] | None = None,
-    feature_norm: str = "l2",
+    feature_norm: str = "standard",
     progress: bool = False,
 ) -> dict[str, list[float]]:
     """{fraction key: [test `metric` per seed]} of a linear probe, kNN, or ("finetune") a new head trained with AdamW
@@ -153,7 +153,7 @@ def run_data_scarcity(
     scale_validation: bool = True,
     train_encoder: bool = False,
     finetune_kwargs: Mapping[str, Any] | None = None,
-    feature_norm: str = "l2",
+    feature_norm: str = "standard",
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """The protocol for each task x encoder; one result `{"task", "metric", "encoders": {name: curve}}` per task.
