@@ -14,6 +14,8 @@ import argparse
 import json
 import sys
 
+from accelerate import PartialState
+
 from umedpt_hf.training import NonFiniteLossError
 from umedpt_hf.training.config import ConfigError, load_pretrain_config
 from umedpt_hf.training.pipeline import run_pretraining
@@ -39,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
-    summary = {"step": result.global_step, "last_losses": result.last_losses, "exported_to": str(final)}
-    print(json.dumps(summary))
+    if PartialState().is_main_process:
+        summary = {"step": result.global_step, "last_losses": result.last_losses, "exported_to": str(final)}
+        print(json.dumps(summary))
     return 0
 
 

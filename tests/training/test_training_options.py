@@ -76,3 +76,14 @@ def test_invalid_mode_and_task_without_head_are_refused(tmp_path):
         MultiTaskTrainingArguments(output_dir=str(tmp_path), mode="alternating")
     with pytest.raises(ValueError, match="no head in the model"):
         MultiTaskTrainer(make_model(["xray_cls"]), make_loaders(["xray_cls", "ct_seg"]), MultiTaskTrainingArguments())
+
+
+def test_multi_process_launch_with_a_single_process_accelerator_is_refused(tmp_path, monkeypatch):
+    from accelerate import Accelerator
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    accelerator = Accelerator()  # not told cpu=True: on a CPU-only machine it would not join the process group
+    with pytest.raises(ValueError, match="WORLD_SIZE=2 but the Accelerator runs a single process"):
+        MultiTaskTrainer(
+            make_model(TASKS[:1]), make_loaders(TASKS[:1]), MultiTaskTrainingArguments(), accelerator=accelerator
+        )

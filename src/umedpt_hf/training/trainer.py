@@ -13,6 +13,7 @@ same number of backward calls per round (the sampler is a pure function of the r
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
@@ -54,9 +55,13 @@ class TrainOutput:
 
 
 def build_accelerator(args: MultiTaskTrainingArguments) -> Accelerator:
-    """An Accelerator set up for per-task backward passes under DDP (`find_unused_parameters=True`)."""
+    """An Accelerator set up for per-task backward passes under DDP (`find_unused_parameters=True`).
+
+    Launched with several processes on a machine without an accelerator (e.g. `torchrun` on CPUs), it asks for the
+    CPU explicitly: accelerate starts a gloo process group (MULTI_CPU) only then.
+    """
     return Accelerator(
-        cpu=args.cpu,
+        cpu=args.cpu or (_launched_world_size() > 1 and not _has_accelerator()),
         mixed_precision=args.mixed_precision,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
@@ -100,6 +105,12 @@ class MultiTaskTrainer:
         self.callbacks = list(callbacks)
         self.accelerator = accelerator or build_accelerator(args)
         acc = self.accelerator
+        if _launched_world_size() > 1 and acc.num_processes == 1:
+            raise ValueError(
+                f"launched with WORLD_SIZE={_launched_world_size()} but the Accelerator runs a single process; every "
+                "process would train alone into the same output_dir. Pass Accelerator(cpu=True) on CPU-only machines "
+                "or let MultiTaskTrainer build its own (build_accelerator)"
+            )
         if acc.num_processes > 1:
             handler = acc.ddp_handler
             if handler is None or not handler.find_unused_parameters:
@@ -345,6 +356,21 @@ def _enable_gradient_checkpointing(model: nn.Module) -> None:
         name = type(model).__name__
         raise ValueError(f"{name} has no gradient checkpointing; set training.gradient_checkpointing=false")
     enable()
+
+
+def _launched_world_size() -> int:
+    """WORLD_SIZE set by torchrun / accelerate launch (1 when not launched)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+def _has_accelerator() -> bool:
+    accelerator = getattr(torch, "accelerator", None)
+    if accelerator is not None and hasattr(accelerator, "is_available"):
+        return bool(accelerator.is_available())
+    return torch.cuda.is_available()
 
 
 def _badness(norm: float) -> tuple[int, float]:
