@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import IMAGE_SIDE, bar_dataset, bar_splits
+from conftest import IMAGE_SIDE, bar_dataset, bar_images, bar_splits
+from datasets import Dataset, DatasetDict, Features, Image
 
 from umedpt_hf.evaluation.encoders import load_encoder, load_encoder_model
 from umedpt_hf.evaluation.finetune import finetune_and_score, predict_proba, train_classifier, train_head
@@ -66,3 +67,33 @@ def test_protocol_with_finetuning(tiny_checkpoint):
         train_encoder=True, finetune_kwargs={"epochs": 1, "min_steps": 2, "batch_size": 8},
     )  # fmt: skip
     assert 0.0 <= trained[0]["encoders"]["umedpt"]["1.0"][0] <= 1.0
+
+
+def bar_segmentation_splits() -> DatasetDict:
+    """The bar images with their bar as the foreground mask."""
+
+    def part(count: int, seed: int) -> Dataset:
+        images, _ = bar_images(count, seed)
+        masks = [(image > 150).astype(np.uint8) for image in images]
+        features = Features({"image": Image(), "mask": Image()})
+        return Dataset.from_dict({"image": images, "mask": masks}, features=features)
+
+    return DatasetDict({"train": part(8, 0), "validation": part(4, 1), "test": part(4, 2)})
+
+
+def test_protocol_with_segmentation_finetuning(tiny_checkpoint):
+    spec = {"type": "segmentation", "labels": ["background", "bar"], "modality": "xray"}
+    encoders = [load_encoder(tiny_checkpoint, name="umedpt"), load_encoder(tiny_checkpoint, random_init=True)]
+    results = run_data_scarcity(
+        [("bars_seg", spec, bar_segmentation_splits())], encoders, method="finetune", fractions=(0.25, 1.0), seeds=1,
+        progress=False, finetune_kwargs={"epochs": 1, "min_steps": 2, "batch_size": 4},
+    )  # fmt: skip
+    assert results[0]["metric"] == "dice" and set(results[0]["encoders"]) == {"umedpt", "random-init"}
+    for curve in results[0]["encoders"].values():
+        assert list(curve) == ["0.25", "1.0"] and all(0.0 <= s[0] <= 1.0 for s in curve.values())
+
+
+def test_detection_is_refused_with_a_clear_error(tiny_checkpoint):
+    spec = {"type": "detection", "labels": ["bar"], "modality": "xray"}
+    with pytest.raises(ValueError, match="does not handle detection"):
+        run_data_scarcity([("det", spec, bar_splits())], [load_encoder(tiny_checkpoint)], method="finetune")

@@ -24,6 +24,7 @@ class Encoder:
     model: torch.nn.Module
     processor: Any = None
     source: str = ""
+    random_init: bool = False
 
 
 def _register_umedpt() -> None:
@@ -132,4 +133,4 @@ def load_encoder(checkpoint: str | Path, name: str | None = None, random_init: b
     """An `Encoder` (model + processor if saved) from a checkpoint; `name` defaults to the directory name."""
     model = load_encoder_model(checkpoint, random_init=random_init, seed=seed)
     default = "random-init" if random_init else (Path(str(checkpoint)).name or str(checkpoint))
-    return Encoder(name or default, model, load_processor(checkpoint), str(checkpoint))
+    return Encoder(name or default, model, load_processor(checkpoint), str(checkpoint), random_init)

@@ -129,9 +129,11 @@ def iterate_batches(
     label_column: str | None = None,
     image_column: str = "image",
     modality: str | None = None,
-) -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:
+    raw_labels: bool = False,
+) -> Iterator[tuple[torch.Tensor, Any]]:
     """(pixel_values, labels) batches from a `datasets.Dataset` (decoded and run through `processor`) or from an
-    iterable of batch dicts with `pixel_values` (a DataLoader from `make_task_dataloader`)."""
+    iterable of batch dicts with `pixel_values` (a DataLoader from `make_task_dataloader`). Labels come as numpy
+    image-level labels (None for masks / boxes) unless `raw_labels`, which passes a loader's labels through."""
     if hasattr(data, "column_names") and hasattr(data, "__getitem__"):
         if processor is None:
             raise ValueError("a datasets.Dataset needs an image processor to turn its images into pixel_values")
@@ -151,6 +153,9 @@ def iterate_batches(
         if not isinstance(batch, dict) or "pixel_values" not in batch:
             raise TypeError("each batch must be a dict with 'pixel_values' (and optionally 'labels')")
         labels = batch.get("labels")
+        if raw_labels:  # as the loader made them (segmentation masks, detection dicts) for training a model
+            yield batch["pixel_values"], labels
+            continue
         if isinstance(labels, torch.Tensor) and labels.ndim <= 2:
             labels = labels.cpu().numpy()
         elif not isinstance(labels, np.ndarray):

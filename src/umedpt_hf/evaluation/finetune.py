@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from transformers.modeling_outputs import ImageClassifierOutput
 
 from .features import extract_features, image_features, image_vector, iterate_batches
+from .metrics import segmentation_metrics
 from .probe import FittedProbe, check_features
 
 FINETUNE_TASK_TYPES = ("classification", "multilabel")
@@ -101,10 +102,12 @@ def train_classifier(
     bar = tqdm(range(epochs), desc="fine-tune", disable=not progress, leave=False)
     for _ in bar:
         data = train_data.select(rng.permutation(size)) if is_dataset else train_data
-        for pixel_values, labels in iterate_batches(data, processor, batch_size, modality=modality):
+        for pixel_values, labels in iterate_batches(data, processor, batch_size, modality=modality, raw_labels=True):
             if labels is None:
-                raise ValueError("fine-tuning needs image-level labels ('label' or 'labels' column)")
-            loss = model(pixel_values=pixel_values, labels=_labels_tensor(labels, multilabel)).loss
+                raise ValueError("fine-tuning needs labels ('label' / 'labels' column, or loader batches with labels)")
+            if not isinstance(labels, (torch.Tensor, list)):
+                labels = _labels_tensor(labels, multilabel)
+            loss = model(pixel_values=pixel_values, labels=labels).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -225,9 +228,9 @@ def train_head(
     num_labels: int,
     multilabel: bool = False,
     seed: int = 0,
-    epochs: int = 30,
+    epochs: int = 20,
     min_steps: int = 100,
-    batch_size: int = 16,
+    batch_size: int = 64,
     lr: float = 1e-2,
     weight_decay: float = 1e-4,
     progress: bool = False,
@@ -254,3 +257,67 @@ class _Standardise(nn.Module):
 
     def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return (pixel_values - self.mean) / self.std
+
+
+def segmentation_model(encoder: Any, labels: list[str]) -> nn.Module:
+    """A `UMedPTForSemanticSegmentation` for an `Encoder`: from its UMedPT checkpoint (encoder and shared pixel
+    decoder pretrained, new head), or freshly initialised for the random-init encoder."""
+    from ..modeling_umedpt import UMedPTForSemanticSegmentation
+
+    config = getattr(encoder.model, "config", None)
+    if getattr(config, "model_type", None) != "umedpt":
+        raise ValueError(
+            f"segmentation fine-tuning needs a UMedPT encoder (its pixel decoder); {encoder.name!r} is "
+            f"{getattr(config, 'model_type', type(encoder.model).__name__)!r}"
+        )
+    id2label = dict(enumerate(labels))
+    if getattr(encoder, "random_init", False) or not encoder.source:
+        config = copy.deepcopy(config)
+        config.id2label, config.label2id = id2label, {name: i for i, name in id2label.items()}
+        model = UMedPTForSemanticSegmentation(config)
+        model.umedpt.load_state_dict(encoder.model.state_dict())
+        return model
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return UMedPTForSemanticSegmentation.from_pretrained(
+            encoder.source, id2label=id2label, label2id={n: i for i, n in id2label.items()}, dtype=torch.float32,
+            local_files_only=True,
+        )  # fmt: skip
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+@torch.no_grad()
+def segmentation_scores(model: nn.Module, loader: Any, num_classes: int, ignore_index: int = 255) -> dict[str, float]:
+    """Dice and IoU of `model` over every pixel of a loader's {"pixel_values", "labels" (B, H, W)} batches."""
+    model.eval()
+    predictions, targets = [], []
+    for batch in loader:
+        logits = model(pixel_values=batch["pixel_values"]).logits
+        predictions.append(logits.argmax(1).numpy())
+        targets.append(batch["labels"].numpy())
+    return segmentation_metrics(np.concatenate(predictions), np.concatenate(targets), num_classes, ignore_index)
+
+
+def finetune_segmentation_and_score(
+    encoder: Any,
+    train_loader: Any,
+    test_loader: Any,
+    *,
+    labels: list[str],
+    train_encoder: bool = False,
+    metric: str = "dice",
+    seed: int = 0,
+    progress: bool = False,
+    **train_kwargs: Any,
+) -> float:
+    """Train the pixel decoder and a new segmentation head (and with `train_encoder` the encoder) of a
+    `UMedPTForSemanticSegmentation` built from `encoder`; `metric` ("dice" or "iou") on the test loader."""
+    torch.manual_seed(seed)
+    model = segmentation_model(encoder, labels)
+    kwargs = {"encoder_lr": 1e-4 if train_encoder else None, **train_kwargs}
+    train_classifier(model, train_loader, seed=seed, progress=progress, **kwargs)
+    return float(segmentation_scores(model, test_loader, len(labels))[metric])

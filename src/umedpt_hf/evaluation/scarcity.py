@@ -51,6 +51,11 @@ def check_method(method: str, task_type: str) -> None:
             f"method {method!r} works on image-level labels (classification, multilabel), not on {task_type} tasks; "
             "use method 'finetune' for segmentation"
         )
+    if task_type not in (*PROBE_TASK_TYPES, "segmentation"):
+        raise ValueError(
+            f"the data-scarcity protocol does not handle {task_type} tasks (classification, multilabel and, with "
+            "method 'finetune', segmentation); score detection models with evaluation.metrics.detection_metrics"
+        )
 
 
 def probe_scarcity_curve(
@@ -76,6 +81,8 @@ def probe_scarcity_curve(
     validation split is used.
     """
     check_method(method, task_type)
+    if task_type not in PROBE_TASK_TYPES:
+        raise ValueError(f"{task_type} tasks need the images, not frozen image vectors: use run_data_scarcity")
     metric = metric or default_metric(task_type)
     check_metric(task_type, metric)
     if seeds < 1:
@@ -198,7 +205,12 @@ def run_data_scarcity(
                 raise ValueError(f"encoder {encoder.name!r} has no image processor and none was given")
             logger.info("task %s, encoder %s, method %s", task_name, encoder.name, method)
             common = dict(fractions=fractions, seeds=seeds, metric=task_metric, progress=progress)
-            if method in ("linear", "knn") or not train_encoder:
+            if task_type == "segmentation":
+                curves[encoder.name] = _segmentation_curve(
+                    encoder, enc_processor, task_name, spec, train, test, batch_size=batch_size,
+                    train_encoder=train_encoder, finetune_kwargs=finetune_kwargs or {}, **common,
+                )  # fmt: skip
+            elif method in ("linear", "knn") or not train_encoder:
                 features = _split_features(
                     encoder, enc_processor, task_name, spec, train, val, test, batch_size, cache_dir, progress
                 )
@@ -268,6 +280,30 @@ def _finetune_curve(
             task_loader(test, spec, processor, batch_size, shuffle=False),
             num_labels=len(spec["labels"]), multilabel=task_type == "multilabel", train_encoder=True,
             metric=metric, seed=seed, **kwargs,
+        )  # fmt: skip
+        curve.setdefault(fraction_key(fraction), []).append(score)
+    return curve
+
+
+def _segmentation_curve(
+    encoder, processor, task_name, spec, train, test, *, fractions, seeds, metric, progress, batch_size,
+    train_encoder, finetune_kwargs,
+) -> dict[str, list[float]]:  # fmt: skip
+    """{fraction key: [test Dice / IoU per seed]} of training a UMedPT segmentation decoder + head on a fraction of
+    the training images (random subsets: a mask has no single class), the encoder frozen unless `train_encoder`."""
+    from .finetune import finetune_segmentation_and_score
+
+    kwargs = dict(finetune_kwargs)
+    train_batch = int(kwargs.pop("batch_size", 8))
+    curve: dict[str, list[float]] = {}
+    jobs = [(f, s) for f in fractions for s in range(seeds)]
+    for fraction, seed in tqdm(jobs, desc=f"{task_name} segmentation [{encoder.name}]", disable=not progress):
+        idx = subset_for_task("segmentation", np.arange(len(train)), fraction, seed)
+        score = finetune_segmentation_and_score(
+            encoder,
+            task_loader(train.select(idx), spec, processor, train_batch, shuffle=True, seed=seed),
+            task_loader(test, spec, processor, batch_size, shuffle=False),
+            labels=list(spec["labels"]), train_encoder=train_encoder, metric=metric, seed=seed, **kwargs,
         )  # fmt: skip
         curve.setdefault(fraction_key(fraction), []).append(score)
     return curve
