@@ -27,11 +27,12 @@ def separable_features(seed: int = 0, noise: float = 2.0) -> SplitFeatures:
 @pytest.mark.parametrize("method", ["linear", "knn", "finetune"])
 def test_protocol_gives_a_rising_curve(method):
     budget = {"epochs": 5, "min_steps": 40}  # the head on features: a short AdamW run
+    seeds = 2 if method == "finetune" else 3
     curve = probe_scarcity_curve(
-        separable_features(), method=method, fractions=FRACTIONS, seeds=3, finetune_kwargs=budget
+        separable_features(), method=method, fractions=FRACTIONS, seeds=seeds, finetune_kwargs=budget
     )
     assert list(curve) == ["0.01", "0.05", "0.1", "0.25", "0.5", "1.0"]
-    assert all(len(scores) == 3 for scores in curve.values())
+    assert all(len(scores) == seeds for scores in curve.values())
     means = [np.mean(curve[k]) for k in curve]
     assert means[-1] > means[0] + 0.15  # many more labels help a lot
     assert all(later >= earlier - 0.03 for earlier, later in itertools.pairwise(means))  # rises (up to seed noise)
