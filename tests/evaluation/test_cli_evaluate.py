@@ -96,7 +96,7 @@ def test_bad_model_and_data_paths(tmp_path, tiny_checkpoint, tiny_database, caps
 
 
 def test_method_that_cannot_handle_the_task_type(tmp_path, tiny_checkpoint):
-    from conftest import bar_splits
+    from evaluation_test_utils import bar_splits
 
     from umedpt_hf.evaluation.encoders import load_encoder
     from umedpt_hf.evaluation.scarcity import run_data_scarcity

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import IMAGE_SIDE, bar_dataset
+from evaluation_test_utils import IMAGE_SIDE, bar_dataset
 from transformers import BertConfig, BertModel, ResNetConfig, ResNetModel, Swinv2Config, Swinv2Model
 
 from umedpt_hf.evaluation.encoders import load_encoder, load_encoder_model

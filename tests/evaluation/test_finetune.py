@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import IMAGE_SIDE, bar_dataset, bar_images, bar_splits
 from datasets import Dataset, DatasetDict, Features, Image
+from evaluation_test_utils import IMAGE_SIDE, bar_dataset, bar_images, bar_splits
 
 from umedpt_hf.evaluation.encoders import load_encoder, load_encoder_model
 from umedpt_hf.evaluation.finetune import finetune_and_score, predict_proba, train_classifier, train_head
