@@ -96,22 +96,20 @@ def _percent(fraction: float) -> str:
     return f"{fraction * 100:g} %"
 
 
+def as_schema(result: ScarcityResult) -> dict:
+    """The evaluation JSON form of a result (``umedpt_hf.evaluation.report`` draws tables and plots from it)."""
+    encoders = {
+        name: {repr(fraction): values for fraction, values in sorted(per_fraction.items())}
+        for name, per_fraction in result.scores.items()
+    }
+    return {"task": result.task, "metric": result.metric, "encoders": encoders}
+
+
 def scarcity_table(results: list[ScarcityResult]) -> str:
-    """A markdown table: one row per task and encoder, one column per fraction, cells 'mean ± std (n seeds)'."""
-    fractions = sorted({f for result in results for f in result.fractions})
-    header = "| task | metric | encoder | " + " | ".join(_percent(f) for f in fractions) + " |"
-    lines = [header, "|" + "---|" * (3 + len(fractions))]
-    for result in results:
-        for encoder, per_fraction in result.scores.items():
-            cells = []
-            for fraction in fractions:
-                if fraction not in per_fraction:
-                    cells.append("–")
-                    continue
-                mean, std = _mean_std(per_fraction[fraction])
-                cells.append(f"{mean:.3f} ± {std:.3f} ({len(per_fraction[fraction])})")
-            lines.append(f"| {result.task} | {result.metric} | {encoder} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    """A markdown table: one row per task and encoder, one column per fraction, cells 'mean ± std' over seeds."""
+    from umedpt_hf.evaluation.report import markdown_table
+
+    return markdown_table([as_schema(result) for result in results]).rstrip("\n")
 
 
 def model_encoder_name(results: list[ScarcityResult], preferred: str | None = None) -> str | None:
@@ -157,37 +155,6 @@ def eval_results_for(
 
 def plot_scarcity(results: list[ScarcityResult], path: str | Path) -> Path:
     """Score against fraction of training data (log x), one panel per task, one line per encoder; saves a PNG."""
-    import matplotlib
+    from umedpt_hf.evaluation.report import plot_results
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    columns = min(3, len(results))
-    rows = math.ceil(len(results) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(max(6.0, 4.2 * columns), 3.4 * rows), squeeze=False)
-    for axis, result in zip(axes.flat, results):
-        for encoder, per_fraction in result.scores.items():
-            fractions = sorted(per_fraction)
-            stats = [_mean_std(per_fraction[f]) for f in fractions]
-            axis.errorbar(
-                [f * 100 for f in fractions], [m for m, _ in stats], yerr=[s for _, s in stats],
-                marker="o", capsize=3, label=encoder,
-            )  # fmt: skip
-        axis.set_xscale("log")
-        ticks = [f * 100 for f in result.fractions]
-        axis.set_xticks(ticks, [f"{tick:g} %" for tick in ticks])
-        axis.minorticks_off()
-        axis.set_xlabel("training data used (%)")
-        axis.set_ylabel(result.metric)
-        axis.set_title(result.task)
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
-    for axis in list(axes.flat)[len(results) :]:
-        axis.set_visible(False)
-    figure.suptitle("Data scarcity: score vs. training data used (mean ± std over seeds)", fontsize=10)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return plot_results([as_schema(result) for result in results], path, title="Data scarcity: score vs labels used")
