@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, send_to_device, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType, send_to_device, set_seed
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -34,6 +34,7 @@ from .optim import build_optimizer, build_scheduler
 from .samplers import TaskSampler, build_sampler
 from .streams import TaskBatchStream, as_task_stream, task_sizes
 
+_WHOLE_GRADIENTS = (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
 StepCallback = Callable[["MultiTaskTrainer", int, dict[str, float]], None]
 
 
@@ -240,12 +241,22 @@ class MultiTaskTrainer:
 
         With `check_finite`, a NaN/inf gradient norm (finite losses can still overflow in the backward pass, e.g. under
         bf16) stops training before the weights are touched, naming the parameters whose gradients are not finite.
+        The norm is computed once (fused) and reused for clipping where gradients are whole on every rank (single
+        process, DDP); other set-ups (fp16 loss scaling, FSDP, DeepSpeed) go through `accelerator.clip_grad_norm_`.
         """
-        if self.args.check_finite and self.accelerator.mixed_precision != "fp16":  # fp16's scaler skips inf steps
-            self._check_gradients()
+        args, acc = self.args, self.accelerator
         grad_norm = None
-        if self.args.max_grad_norm:
-            grad_norm = float(self.accelerator.clip_grad_norm_(self.model.parameters(), self.args.max_grad_norm))
+        if acc.mixed_precision != "fp16" and acc.distributed_type in _WHOLE_GRADIENTS:
+            if args.max_grad_norm or args.check_finite:
+                parameters = [p for p in self.model.parameters() if p.grad is not None]
+                total = torch.nn.utils.get_total_norm([p.grad for p in parameters])
+                grad_norm = float(total)
+                if args.check_finite and not math.isfinite(grad_norm):
+                    self._raise_nonfinite_gradients(grad_norm)
+                if args.max_grad_norm:
+                    torch.nn.utils.clip_grads_with_norm_(parameters, args.max_grad_norm, total)
+        elif args.max_grad_norm:
+            grad_norm = float(acc.clip_grad_norm_(self.model.parameters(), args.max_grad_norm))
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -274,16 +285,11 @@ class MultiTaskTrainer:
                 )
         return loss
 
-    def _check_gradients(self) -> None:
-        """Raise NonFiniteLossError when the total gradient norm is NaN/inf, naming the worst parameters."""
+    def _raise_nonfinite_gradients(self, total: float) -> None:
+        """Raise NonFiniteLossError for a NaN/inf gradient norm, naming the worst parameters."""
         model = self.accelerator.unwrap_model(self.model)
         named = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
-        if not named:
-            return
         norms = torch.stack([torch.linalg.vector_norm(grad.detach().float()) for _, grad in named])
-        total = float(torch.linalg.vector_norm(norms))
-        if math.isfinite(total):
-            return
         ranked = sorted(zip(norms.tolist(), (name for name, _ in named)), key=lambda item: _badness(item[0]))
         worst = ", ".join(f"{name} ({value:.3g})" for value, name in ranked[:5])
         raise NonFiniteLossError(
