@@ -21,8 +21,8 @@ TASK_SPECS = {
 class SyntheticTaskDataset(Dataset):
     """`n` examples {"pixel_values", "labels"} of one task type, generated from a seed (same data every time)."""
 
-    def __init__(self, spec: dict, n: int, size: int = 32, seed: int = 0) -> None:
-        self.spec, self.n, self.size, self.seed = spec, n, size, seed
+    def __init__(self, spec: dict, n: int, size: int = 32, seed: int = 0, dtype: torch.dtype = torch.float32) -> None:
+        self.spec, self.n, self.size, self.seed, self.dtype = spec, n, size, seed, dtype
 
     def __len__(self) -> int:
         return self.n
@@ -46,7 +46,11 @@ class SyntheticTaskDataset(Dataset):
                 "class_labels": torch.randint(0, num, (count,), generator=g),
                 "boxes": torch.cat([centres, sides], dim=1),
             }
-        return {"pixel_values": image, "labels": label}
+        if kind == "multilabel":
+            label = label.to(self.dtype)
+        elif kind == "detection":
+            label["boxes"] = label["boxes"].to(self.dtype)
+        return {"pixel_values": image.to(self.dtype), "labels": label}
 
 
 def collate(examples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -59,12 +63,17 @@ def collate(examples: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def make_loaders(
-    names: list[str], sizes: dict[str, int] | None = None, batch_size: int = 4, image_size: int = 32, shuffle=True
+    names: list[str],
+    sizes: dict[str, int] | None = None,
+    batch_size: int = 4,
+    image_size: int = 32,
+    shuffle: bool = True,
+    dtype: torch.dtype = torch.float32,
 ) -> dict[str, DataLoader]:
     sizes = sizes or {}
     return {
         name: DataLoader(
-            SyntheticTaskDataset(TASK_SPECS[name], sizes.get(name, 12), image_size, seed=i + 1),
+            SyntheticTaskDataset(TASK_SPECS[name], sizes.get(name, 12), image_size, seed=i + 1, dtype=dtype),
             batch_size=batch_size,
             shuffle=shuffle,
             collate_fn=collate,
@@ -73,9 +82,9 @@ def make_loaders(
     }
 
 
-def make_model(names: list[str], seed: int = 0) -> UMedPTForMultiTask:
+def make_model(names: list[str], seed: int = 0, dtype: torch.dtype = torch.float32) -> UMedPTForMultiTask:
     torch.manual_seed(seed)
-    return UMedPTForMultiTask(tiny_config(tasks={name: TASK_SPECS[name] for name in names}))
+    return UMedPTForMultiTask(tiny_config(tasks={name: TASK_SPECS[name] for name in names})).to(dtype)
 
 
 def parameters_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
