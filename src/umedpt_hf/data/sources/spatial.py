@@ -1,4 +1,4 @@
-"""Spatially disjoint splits: each source axis is cut into blocks assigned to train/validation/test by a pattern."""
+"""Spatially disjoint splits: each source axis (or 2D image) is cut into blocks assigned to train/validation/test."""
 
 from __future__ import annotations
 
@@ -39,6 +39,46 @@ class BlockPartition:
             split = self.split_of(start, start + size)
             if split is not None:
                 out.append((start, start + size, split))
+        return out
+
+
+@dataclass(frozen=True)
+class BlockGrid:
+    """Cut a ``height`` x ``width`` image into square blocks of ``block`` px, assigned to splits in a stratified way.
+
+    The blocks are grouped into coarse regions of ``group`` (rows, columns) blocks; within each coarse region the
+    blocks take the splits of ``pattern`` in a seeded random order, so every part of the image (every anatomy)
+    contributes to every split in the ratio of ``pattern``, and neighbouring blocks mostly belong to different splits.
+    """
+
+    height: int
+    width: int
+    block: int
+    pattern: tuple[str, ...] = ("train", "validation", "train", "test", "train", "test")
+    group: tuple[int, int] = (3, 2)
+    seed: int = 0
+
+    def split_of_block(self, row: int, column: int) -> str:
+        """The split of block (``row``, ``column``)."""
+        group_rows, group_columns = self.group
+        coarse = (row // group_rows, column // group_columns)
+        order = np.random.default_rng([self.seed, *coarse]).permutation(len(self.pattern))
+        within = (row % group_rows) * group_columns + column % group_columns
+        return self.pattern[int(order[within % len(self.pattern)])]
+
+    def windows(self, size: int, stride: int) -> list[tuple[int, int, int, int, str]]:
+        """All ``(y0, y1, x0, x1, split)`` windows of ``size`` px at ``stride`` that lie wholly inside one block."""
+        if size > self.block:
+            raise ValueError(f"windows of {size} px do not fit into blocks of {self.block} px")
+        offsets = range(0, self.block - size + 1, stride)
+        out = []
+        for row in range(self.height // self.block):
+            for column in range(self.width // self.block):
+                split = self.split_of_block(row, column)
+                for dy in offsets:
+                    for dx in offsets:
+                        y0, x0 = row * self.block + dy, column * self.block + dx
+                        out.append((y0, y0 + size, x0, x0 + size, split))
         return out
 
 
