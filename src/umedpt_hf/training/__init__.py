@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from .arguments import MultiTaskTrainingArguments
 from .checkpointing import latest_checkpoint, list_checkpoints, read_trainer_state
+from .config import ConfigError, PretrainConfig, load_pretrain_config, parse_pretrain_config
 from .logging import TrainingLogger, read_log
 from .optim import build_optimizer, build_parameter_groups, build_scheduler
+from .pipeline import run_pretraining
 from .samplers import RoundRobinSampler, SizeProportionalSampler, TaskSampler, build_sampler
 from .streams import IndexedTaskStream, IterableTaskStream, TaskBatchStream, as_task_stream
 from .trainer import MultiTaskTrainer, NonFiniteLossError, TrainOutput, build_accelerator
 
 __all__ = [
+    "ConfigError",
     "IndexedTaskStream",
     "IterableTaskStream",
     "MultiTaskTrainer",
     "MultiTaskTrainingArguments",
     "NonFiniteLossError",
+    "PretrainConfig",
     "RoundRobinSampler",
     "SizeProportionalSampler",
     "TaskBatchStream",
@@ -30,6 +34,9 @@ __all__ = [
     "build_scheduler",
     "latest_checkpoint",
     "list_checkpoints",
+    "load_pretrain_config",
+    "parse_pretrain_config",
     "read_log",
     "read_trainer_state",
+    "run_pretraining",
 ]
