@@ -60,3 +60,15 @@ def fresh_accelerator_state():
     AcceleratorState._reset_state(True)
     yield
     AcceleratorState._reset_state(True)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op thread: the tiny models gain nothing from two, and on a shared 2-core machine busy OpenMP
+    threads of parallel test processes slow each other down many times over."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
