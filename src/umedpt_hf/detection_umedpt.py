@@ -33,8 +33,14 @@ class UMedPTDetectionDecoder(nn.Module):
         for i in range(len(laterals) - 2, -1, -1):
             laterals[i] = laterals[i] + resize_to(laterals[i + 1], laterals[i].shape[-2:])
         levels = [conv(x) for conv, x in zip(self.output, laterals)]
-        for i, conv in enumerate(self.extra):
-            levels.append(conv(levels[-1] if i == 0 else nn.functional.gelu(levels[-1])))
+        # the stride-2 extra levels run in float32: on tiny maps (1x1 at P6/P7) CPU bf16 gives inf weight gradients
+        device_type = levels[-1].device.type
+        compute_dtype = torch.float32 if torch.is_autocast_enabled(device_type) else levels[-1].dtype
+        with torch.autocast(device_type=device_type, enabled=False):
+            hidden = levels[-1].to(compute_dtype)
+            for i, conv in enumerate(self.extra):
+                hidden = conv(hidden if i == 0 else nn.functional.gelu(hidden))
+                levels.append(hidden.to(levels[0].dtype))
         return [self.class_tower(x) for x in levels], [self.box_tower(x) for x in levels]
 
 
@@ -60,11 +66,12 @@ class UMedPTFCOSHead(nn.Module):
         for level, (cls_x, box_x) in enumerate(zip(class_features, box_features)):
             height, width = cls_x.shape[-2:]
             stride_y, stride_x = image_size[0] / height, image_size[1] / width
-            logits.append(self.class_logits(cls_x).flatten(2).transpose(1, 2))
-            raw = self.scales[level] * self.box_regression(box_x)
+            # predictions, box decoding and losses in float32: under bf16 autocast exp() and GIoU lose too much
+            logits.append(self.class_logits(cls_x).float().flatten(2).transpose(1, 2))
+            raw = self.scales[level] * self.box_regression(box_x).float()
             level_stride = math.sqrt(stride_x * stride_y)
             distances.append((torch.exp(raw.clamp(max=10.0)) * level_stride).flatten(2).transpose(1, 2))
-            centerness.append(self.centerness(box_x).flatten(1))
+            centerness.append(self.centerness(box_x).float().flatten(1))
             ys = (torch.arange(height, device=cls_x.device, dtype=torch.float32) + 0.5) * stride_y
             xs = (torch.arange(width, device=cls_x.device, dtype=torch.float32) + 0.5) * stride_x
             grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
