@@ -37,7 +37,9 @@ print(f"{type(model).__name__} from {sys.argv[1]}: pooler_output {tuple(model(pi
 PY
 
 stamp "4/4 data-scarcity evaluation on the held-out tasks"
-"$BIN/umedpt" evaluate --model "$OUT/final" --data "$DATA" --compare random --out "$OUT/evaluation" --quiet
+# the two held-out tasks, plus modality_cls as an in-domain (pretraining) task for the paper's in-domain claim
+"$BIN/umedpt" evaluate --model "$OUT/final" --data "$DATA" --compare random --out "$OUT/evaluation" --quiet \
+  --tasks mni152_lobe_cls xray_bodypart_cls modality_cls
 
 mkdir -p benchmarks/results
 cp "$OUT/evaluation/data_scarcity.json" "$OUT/evaluation/data_scarcity.png" benchmarks/results/
