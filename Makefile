@@ -10,6 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) torch==2.13.0          # first: the CPU wheel, so nothing pulls a CUDA build
 	$(PIP) -e ".[all]"
 	$(PIP) --no-deps stardist      # data files only (its own deps need TensorFlow)
+	$(PY) tests/transformers_compat/fetch.py   # transformers' own common test mixins, for the installed version
 	touch $@
 
 install: $(VENV)/.installed system
