@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # sub-command modules under umedpt_hf.cli; each defines register(subparsers) and sets `func` on its parser
-SUBCOMMAND_MODULES = ("data", "evaluate", "push")
+SUBCOMMAND_MODULES = ("data", "evaluate", "push", "convert")
 
 
 def build_parser() -> argparse.ArgumentParser:
