@@ -11,7 +11,7 @@ from huggingface_hub import ModelCard, ModelCardData
 from . import parity
 
 SOURCE_KINDS = {
-    "umedpt_export": "the UMedPT authors' published encoder export (a zip of pickled blocks, read without executing it)",
+    "umedpt_export": "the UMedPT authors' published encoder export (a zip of pickled blocks, read without running it)",
     "torchvision_state_dict": "a torchvision Swin-V2 state_dict",
     "transformers_swinv2": "a transformers Swin-V2 checkpoint",
 }

@@ -169,7 +169,7 @@ def export_timm(model_dir: str | Path, out_dir: str | Path) -> Path:
         save_file({key: tensor.contiguous() for key, tensor in state.items()}, str(staging / "model.safetensors"))
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         (staging / "README.md").write_text(_readme(model_dir, config, licence))
-        files = sorted(p.name for p in staging.iterdir()) + [MANIFEST]
+        files = [*sorted(p.name for p in staging.iterdir()), MANIFEST]
         manifest = {"written_by": WRITTEN_BY, "source": model_dir.name, "files": files, "tensors": len(state)}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return Path(out_dir)

@@ -93,8 +93,8 @@ def read_export(path: Path, extra_roots: tuple[str, ...] = ()) -> ExportContents
 
 def encoder_tensors(tree: ModuleTree, label: str) -> tuple[str, dict[str, torch.Tensor], dict[str, str], float]:
     """The key prefix of the torchvision Swin-V2 inside the encoder block, its state_dict, what else the block holds
-    (key -> reason), and the LayerNorm eps its modules use. Refuses tensors outside the Swin model (e.g. a `remapper`) and forward hooks:
-    they change the pyramid, and this converter does not guess what they do."""
+    (key -> reason), and the LayerNorm eps its modules use. Refuses tensors outside the Swin model (e.g. a
+    `remapper`) and forward hooks: they change the pyramid, and this converter does not guess what they do."""
     prefix = find_swin_prefix(tree.tensors, label)
     outside = sorted(key for key in tree.tensors if not key.startswith(prefix))
     if outside:
