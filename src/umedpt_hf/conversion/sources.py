@@ -15,10 +15,11 @@ from .provenance import INPUT_CONVENTIONS, LICENCES, sha256_of, transformers_car
 from .safe_pickle import as_state_dict, load_without_code
 from .squeezer import convert_squeezer
 from .swin_geometry import SwinV2Geometry, find_swin_prefix, infer_geometry
-from .torchvision_keys import torchvision_to_transformers
+from .torchvision_keys import BUFFER_REASON, torchvision_to_transformers
 from .umedpt_export import ENCODER, SQUEEZER, block_summary, encoder_tensors, read_export, zip_kind
 
 STATE_DICT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
+TRANSFORMERS_BUFFERS = (".relative_coords_table", ".relative_position_index", ".attn_mask")
 TRANSFORMERS_UNUSED = {"layernorm": "final LayerNorm (Swinv2Backbone does not apply it)", "classifier": "task head"}
 
 
@@ -172,11 +173,13 @@ def read_transformers_folder(folder: Path, config: dict) -> EncoderSource:
     from transformers import Swinv2Config
 
     tensors = folder_weights(folder)
-    backbone, not_converted = {}, []
+    backbone, not_converted, dropped = {}, [], {}
     prefix = next((p for p in ("swinv2.", "backbone.") if any(k.startswith(p + "embeddings.") for k in tensors)), "")
     for key, tensor in tensors.items():
         name = key[len(prefix) :] if key.startswith(prefix) else key
-        if name.startswith(("embeddings.", "encoder.")):
+        if name.endswith(TRANSFORMERS_BUFFERS):  # saved by older transformers versions; recomputed now
+            dropped[key] = BUFFER_REASON
+        elif name.startswith(("embeddings.", "encoder.")):
             backbone[name] = tensor
         else:
             reason = TRANSFORMERS_UNUSED.get(name.split(".")[0], "not part of the Swin-V2 encoder")
@@ -194,7 +197,7 @@ def read_transformers_folder(folder: Path, config: dict) -> EncoderSource:
     convention = dict(INPUT_CONVENTIONS["transformers_swinv2"], image_size=int(backbone_config["image_size"]))
     source = EncoderSource("transformers_swinv2", str(folder), backbone, backbone_config, licence=licence)
     source.input_convention = _folder_convention(folder, convention)
-    source.not_converted = not_converted
+    source.not_converted, source.dropped = not_converted, dropped
     source.converted.append(_converted_entry("encoder", backbone, "backbone (Swinv2Backbone)"))
     return source
 

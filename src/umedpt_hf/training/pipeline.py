@@ -44,6 +44,10 @@ def build_model_and_processor(config: PretrainConfig, database: dict[str, Any]) 
     )
     set_seed(config.training.seed)
     model = UMedPTForMultiTask(model_config)
+    if config.model.init_from:  # a Swin-V2 checkpoint (Hub id or folder), torchvision state_dict, UMedPT folder
+        from umedpt_hf.conversion import init_encoder_from
+
+        init_encoder_from(model, config.model.init_from)
     size = config.data.image_size
     processor = UMedPTImageProcessor.from_model_config(model_config, size={"height": size, "width": size})
     return model, processor
