@@ -9,7 +9,15 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi, SpaceCard, SpaceCardData
+from huggingface_hub import (
+    CommitInfo,
+    CommitOperationAdd,
+    CommitOperationDelete,
+    HfApi,
+    ModelCard,
+    SpaceCard,
+    SpaceCardData,
+)
 from huggingface_hub import constants as hub_constants
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
@@ -56,6 +64,14 @@ def _prepare_repo(api: HfApi, repo_id: str, repo_type: str, private: bool, revis
     api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **kwargs)
     if revision and revision != "main":
         api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
+
+
+def _converted_card(model_dir: Path) -> bool:
+    """True for a folder written by `umedpt convert`: its README.md is marked `umedpt_converted: true`."""
+    readme, report = model_dir / "README.md", model_dir / "conversion_report.json"
+    if not (readme.is_file() and report.is_file()):
+        return False
+    return ModelCard.load(readme).data.to_dict().get("umedpt_converted") is True
 
 
 def push_to_hub(
@@ -127,6 +143,9 @@ def push_to_hub(
             training_data=training_data,
         )
         files["README.md"] = str(card).encode()
+        if _converted_card(folder.path):  # `umedpt convert` output: keep its card (source, SHA-256, source licence)
+            files["README.md"] = folder.path / "README.md"
+            files["conversion_report.json"] = folder.path / "conversion_report.json"
 
         api = _api(token)
         with _clear_hub_errors(api, repo_id):
