@@ -9,20 +9,11 @@ import pickle
 
 import pytest
 import torch
+from conversion_helpers import CreatesFile, saved
 from torch import nn
 
 from umedpt_hf.conversion.safe_pickle import as_state_dict, flatten_modules, load_without_code, scan_globals
 from umedpt_hf.conversion.stand_ins import StandIn, check_stand_in_roots, classify_globals, make_stand_in
-
-
-class CreatesFile:
-    """A pickle payload: unpickling it with plain pickle creates (truncates) a file."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
 
 
 class RunsCommand:
@@ -31,12 +22,6 @@ class RunsCommand:
 
     def __reduce__(self):
         return (os.system, (self.command,))
-
-
-def saved(obj) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return buffer.getvalue()
 
 
 def test_payload_is_live_with_plain_unpickling_and_inert_here(tmp_path):

@@ -27,6 +27,8 @@ def scan_globals(data: bytes, label: str) -> list[str]:
     Raises ValueError (naming `label`) for a file that is not a zip-format `torch.save` file or whose pickle uses an
     opcode the scan cannot follow (such a pickle is refused, never loaded)."""
     if not zipfile.is_zipfile(io.BytesIO(data)):
+        if data.startswith(b"PK\x03\x04"):
+            raise ValueError(f"{label} is damaged or truncated: its zip directory is missing")
         raise ValueError(
             f"{label} is not a torch.save file in the zip format (torch >= 1.6); legacy or foreign pickles are not read"
         )
