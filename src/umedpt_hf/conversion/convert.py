@@ -205,7 +205,8 @@ def convert_checkpoint(
         }
         card = render_converted_card(report, out_dir.name, template_dir)
         card.save(staging / "README.md")
-        report["files"] = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+        written = [str(path.relative_to(staging)) for path in staging.rglob("*") if path.is_file()]
+        report["files"] = sorted([*written, REPORT_NAME])
         (staging / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n")
     _log_summary(report, out_dir)
     return ConversionResult(out_dir, report)
