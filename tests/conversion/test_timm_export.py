@@ -84,7 +84,7 @@ def test_timm_model_reproduces_the_pyramid_exactly(timm_folder, converted_standi
     model = timm.create_model(config["architecture"], pretrained=False, num_classes=0, **config["model_args"])
     model.load_state_dict(load_file(str(timm_folder / "model.safetensors")), strict=True)
     models = [model.eval()]
-    if "local-dir" in getattr(timm.models._factory, "_MODEL_SOURCES", ()):  # timm >= 1.0.20 reads the folder itself
+    if "local-dir" in getattr(timm.models._factory, "_MODEL_SOURCES", ()):  # timm versions that read local folders
         models.append(timm.create_model(f"local-dir:{timm_folder}", pretrained=True).eval())
     ours = AutoModel.from_pretrained(converted_standin).eval()
     pixel_values = tv_io["input_256"]
