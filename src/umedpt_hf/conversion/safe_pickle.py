@@ -40,6 +40,15 @@ def scan_globals(data: bytes, label: str) -> list[str]:
         raise ValueError(f"{label} is damaged or not a torch.save file: {_one_line(error)}") from None
 
 
+def refuse_unaccounted(refused: list[str], label: str) -> None:
+    """The one error for globals the scan cannot account for (raised before anything is unpickled)."""
+    if refused:
+        raise ValueError(
+            f"{label} names {', '.join(refused)}, which the scan cannot account for (only torch, torchvision and "
+            "the UMedPT framework's classes get inert stand-ins); refused without unpickling (nothing was executed)"
+        )
+
+
 def load_without_code(data: bytes, label: str, extra_roots: tuple[str, ...] = ()) -> tuple[Any, list[str]]:
     """Unpickle a `torch.save` file with `weights_only=True`, every foreign global replaced by an inert stand-in.
 
@@ -47,11 +56,7 @@ def load_without_code(data: bytes, label: str, extra_roots: tuple[str, ...] = ()
     cannot account for (nothing is unpickled then), or naming `label` when the file is damaged."""
     found = scan_globals(data, label)
     accepted, refused = classify_globals(found, extra_roots)
-    if refused:
-        raise ValueError(
-            f"{label} names {', '.join(refused)}, which a model export has no reason to contain; refused without "
-            "unpickling (nothing was executed)"
-        )
+    refuse_unaccounted(refused, label)
     stand_ins = [(make_stand_in(name), name) for name in accepted]
     try:
         with torch.serialization.safe_globals(stand_ins):

@@ -43,9 +43,11 @@ class MappedEncoder:
     not_converted: dict[str, str] = field(default_factory=dict)  # source key -> reason
 
 
-def _split_qkv(key: str, tensor: torch.Tensor, channels: int, target: str, mapped: MappedEncoder) -> None:
+def _split_qkv(key: str, tensor: torch.Tensor, channels: int, target: str, mapped: MappedEncoder, label: str) -> None:
     if tensor.shape[0] != 3 * channels:
-        raise ValueError(f"{key} has shape {tuple(tensor.shape)}; expected {3 * channels} rows (query, key, value)")
+        raise ValueError(
+            f"{label}: {key} has shape {tuple(tensor.shape)}; expected {3 * channels} rows (query, key, value)"
+        )
     query, key_part, value = tensor[:channels], tensor[channels : 2 * channels], tensor[2 * channels :]
     kind = key.rsplit(".", 1)[-1]
     for name, part in (("query", query), ("value", value)):
@@ -58,7 +60,7 @@ def _split_qkv(key: str, tensor: torch.Tensor, channels: int, target: str, mappe
         mapped.dropped[f"{key}[{channels}:{2 * channels}]"] = KEY_BIAS_REASON
 
 
-def _map_block(key: str, tensor: torch.Tensor, geometry: SwinV2Geometry, mapped: MappedEncoder) -> bool:
+def _map_block(key: str, tensor: torch.Tensor, geometry: SwinV2Geometry, mapped: MappedEncoder, label: str) -> bool:
     match = BLOCK_KEY.fullmatch(key)
     if not match or int(match.group(1)) % 2 == 0:
         return False
@@ -68,7 +70,7 @@ def _map_block(key: str, tensor: torch.Tensor, geometry: SwinV2Geometry, mapped:
         mapped.dropped[key] = BUFFER_REASON
         return True
     if rest in ("attn.qkv.weight", "attn.qkv.bias"):
-        _split_qkv(key, tensor, geometry.channels[stage], target, mapped)
+        _split_qkv(key, tensor, geometry.channels[stage], target, mapped, label)
         return True
     module, _, kind = rest.rpartition(".")
     if rest in BLOCK_RENAMES:  # logit_scale is a bare parameter
@@ -98,7 +100,7 @@ def torchvision_to_transformers(
         elif (merge := MERGE_KEY.fullmatch(key)) and int(merge.group(1)) % 2 == 0:
             stage = int(merge.group(1)) // 2 - 1
             name = f"encoder.layers.{stage}.downsample.{merge.group(2)}.{merge.group(3)}"
-        elif _map_block(key, tensor, geometry, mapped):
+        elif _map_block(key, tensor, geometry, mapped, label):
             continue
         elif key.split(".")[0] in NOT_CONVERTED:
             mapped.not_converted[key] = NOT_CONVERTED[key.split(".")[0]]

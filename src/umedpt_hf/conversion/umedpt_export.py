@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .safe_pickle import ModuleTree, flatten_modules, load_without_code, scan_globals
+from .safe_pickle import ModuleTree, flatten_modules, load_without_code, refuse_unaccounted, scan_globals
 from .stand_ins import classify_globals
 from .swin_geometry import find_swin_prefix
 
@@ -77,12 +77,8 @@ def read_export(path: Path, extra_roots: tuple[str, ...] = ()) -> ExportContents
                 data[name] = archive.read(member)
             except (zipfile.BadZipFile, EOFError, OSError) as error:
                 raise ValueError(f"{label} cannot be read (truncated or damaged zip): {error}") from None
-            refused = classify_globals(scan_globals(data[name], label), extra_roots)[1]
-            if refused:  # checked for every member before anything is unpickled
-                raise ValueError(
-                    f"{label} names {', '.join(refused)}, which a model export has no reason to contain; the file "
-                    "is refused without unpickling anything"
-                )
+            # every member is checked before any is unpickled
+            refuse_unaccounted(classify_globals(scan_globals(data[name], label), extra_roots)[1], label)
     for name, blob in data.items():
         label = f"{path.name}:{block_members[name]}"
         loaded, stood_in = load_without_code(blob, label, extra_roots)
