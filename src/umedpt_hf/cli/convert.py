@@ -62,5 +62,8 @@ def run(args: argparse.Namespace) -> int:
     sizes = report["parity"]["input_sizes"]
     if sizes:
         print(f"features equal the source's for square inputs of side {', '.join(map(str, sizes))}")
+        side = report["input_convention"]["image_size"]
+        if side not in sizes:
+            print(f"note: the processor resizes to {side} px, where the features differ from the source's")
     print(f"wrote {result.path} (licence: {report['licence'].get('name', report['licence']['id'])})")
     return 0
