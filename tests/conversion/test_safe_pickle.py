@@ -119,3 +119,45 @@ def test_legacy_and_foreign_pickles_are_refused():
         scan_globals(legacy.getvalue(), "legacy.pt")
     with pytest.raises(ValueError, match="zip format"):
         scan_globals(pickle.dumps({"a": 1}), "plain.pkl")
+
+
+def test_a_framework_module_with_a_pydantic_config_enum_and_path_reads_without_its_package(tmp_path):
+    """The authors' blocks carry a pydantic config (Enums, paths) next to their weights: all stood in, nothing built."""
+    import enum
+    import pathlib
+    import sys
+    import types
+
+    import pydantic
+
+    package, blocks = types.ModuleType("mmm"), types.ModuleType("mmm.blocks")
+
+    class Pooling(enum.Enum):
+        AVERAGE = "average"
+
+    class Config(pydantic.BaseModel):
+        pooling: Pooling = Pooling.AVERAGE
+        cache: pathlib.PurePosixPath = pathlib.PurePosixPath("/data/cache")
+
+    class Encoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.config = Config()
+            self.proj = nn.Linear(3, 2)
+
+    for cls in (Pooling, Config, Encoder):
+        cls.__module__, cls.__qualname__ = "mmm.blocks", cls.__name__
+        setattr(blocks, cls.__name__, cls)
+    sys.modules["mmm"], sys.modules["mmm.blocks"] = package, blocks
+    try:
+        model = Encoder()
+        blob = saved(model)
+    finally:
+        del sys.modules["mmm"], sys.modules["mmm.blocks"]
+    loaded, stood_in = load_without_code(blob, "encoder.pt")
+    assert {"mmm.blocks.Encoder", "mmm.blocks.Config", "mmm.blocks.Pooling"} <= set(stood_in), stood_in
+    assert "pathlib.PurePosixPath" in stood_in
+    tensors = flatten_modules(loaded, "encoder.pt").tensors
+    assert tensors.keys() == {"proj.weight", "proj.bias"}
+    assert torch.equal(tensors["proj.weight"], model.proj.weight.detach())
+    assert isinstance(loaded.module_state["config"], StandIn)

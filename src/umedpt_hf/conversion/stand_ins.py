@@ -19,10 +19,14 @@ DEFAULT_STAND_IN_ROOTS = ("torch.nn.modules", "torch.nn.functional", "torchvisio
 CONFIG_ROOTS = ("pydantic", "enum")
 # single callables seen in the authors' export (a partial hook, Enum lookup by name); each becomes a stand-in too
 STAND_IN_CALLABLES = frozenset({"functools.partial", "builtins.getattr", "builtins.max", "builtins.min"})
+# plain values a pickled config may hold (paths); stood in like the rest, never built
+VALUE_CLASSES = frozenset(
+    {"pathlib.PosixPath", "pathlib.WindowsPath", "pathlib.PurePosixPath", "pathlib.PureWindowsPath"}
+)
 # roots a user may not add with `stand_in_modules`: a pickle naming them is an attack, not an export
 FORBIDDEN_ROOTS = frozenset(
     {"builtins", "__builtin__", "os", "posix", "nt", "sys", "subprocess", "shutil", "importlib", "runpy", "code",
-     "pickle", "_pickle", "marshal", "socket", "ctypes", "io", "_io", "pathlib", "tempfile", "webbrowser", "pty",
+     "pickle", "_pickle", "marshal", "socket", "ctypes", "io", "_io", "tempfile", "webbrowser", "pty",
      "signal", "multiprocessing", "threading", "asyncio", "urllib", "http", "types", "inspect", "operator",
      "functools", "copyreg", "codecs", "_codecs", "torch"}
 )  # fmt: skip
@@ -88,7 +92,8 @@ def classify_globals(names: list[str] | set[str], extra_roots: tuple[str, ...] =
     roots = DEFAULT_STAND_IN_ROOTS + CONFIG_ROOTS + tuple(extra_roots)
     accepted, refused = [], []
     for name in sorted(set(names)):
-        if DOTTED_NAME.fullmatch(name) and (name in STAND_IN_CALLABLES or _under(name, roots)):
+        known = name in STAND_IN_CALLABLES or name in VALUE_CLASSES or _under(name, roots)
+        if DOTTED_NAME.fullmatch(name) and known:
             accepted.append(name)
         else:
             refused.append(name)
