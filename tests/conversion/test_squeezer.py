@@ -57,7 +57,7 @@ def test_groupnorm_of_the_pooled_vector_is_our_layernorm(width, bias):
         assert tensors["projection.weight"].shape == (width, 32)
         assert torch.equal(tensors["projection.bias"], tree.tensors.get("conv.bias", torch.zeros(width)))
     deepest_map = torch.randn(3, 32, 5, 5)
-    torch.testing.assert_close(ours(tensors, deepest_map), reference(deepest_map), rtol=0, atol=1e-6)
+    torch.testing.assert_close(ours(tensors, deepest_map), reference(deepest_map), rtol=0, atol=1e-5)
 
 
 def test_the_model_squeezer_with_a_projection(tmp_path):
@@ -71,7 +71,7 @@ def test_the_model_squeezer_with_a_projection(tmp_path):
     assert model.config.hidden_size == 48
     model.squeezer.load_state_dict(tensors, strict=True)
     deepest_map = torch.randn(2, 256, 2, 2)
-    torch.testing.assert_close(model.squeezer(deepest_map), reference(deepest_map), rtol=0, atol=1e-6)
+    torch.testing.assert_close(model.squeezer(deepest_map), reference(deepest_map), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -90,3 +90,33 @@ def test_what_does_not_fit_is_refused(change, phrase):
     change(tree)
     with pytest.raises(ValueError, match=phrase):
         convert_squeezer(tree, 32, "squeezer.pt")
+
+
+def test_an_export_whose_squeezer_projects_converts_exactly(tmp_path, tv_io):
+    """Where the model has `squeezer_projection_dim`, the converted image vector is the authors' projected one;
+    before that, the conversion says which field is missing (it never drops the projection)."""
+    from conversion_helpers import saved, standin_members, write_zip
+    from transformers import AutoModel
+
+    from umedpt_hf import UMedPTConfig
+    from umedpt_hf.conversion import convert_checkpoint
+
+    torch.manual_seed(0)
+    conv, norm = nn.Conv2d(128, 48, 1), nn.GroupNorm(1, 48)
+    nn.init.normal_(norm.weight)
+    nn.init.normal_(norm.bias)
+    members = standin_members()
+    members["squeezer.pt"] = saved(nn.ModuleDict({"pool": nn.AdaptiveAvgPool2d(1), "conv": conv, "norm": norm,
+                                                  "activation": nn.GELU()}))  # fmt: skip
+    export = write_zip(tmp_path / "encoder-projecting.pt.zip", members)
+    if not hasattr(UMedPTConfig, "squeezer_projection_dim"):
+        with pytest.raises(ValueError, match=r"projects to 48 channels.*squeezer_projection_dim"):
+            convert_checkpoint(export, tmp_path / "out")
+        return
+    out = convert_checkpoint(export, tmp_path / "out")
+    assert out.report["architecture"]["squeezer_projection_dim"] == 48 and out.report["model"]["hidden_size"] == 48
+    model = AutoModel.from_pretrained(out.path).eval()
+    with torch.no_grad():
+        pooled = model(tv_io["input_224"]).pooler_output
+        reference = functional.gelu(norm(conv(tv_io["stage4_224"].mean(dim=(-2, -1), keepdim=True)))).flatten(1)
+    torch.testing.assert_close(pooled, reference, rtol=0, atol=1e-5)
