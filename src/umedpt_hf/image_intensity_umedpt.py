@@ -47,8 +47,18 @@ MODALITY_INTENSITY: dict[str, str] = {
 }
 INTENSITY_SCALINGS = ("auto", "dtype", "percentile", "minmax", "window", "none")
 
-# dtypes whose every value float32 holds exactly (24-bit mantissa): scaled in float32, everything else in float64
-_EXACT_IN_FLOAT32 = {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.float16, np.float32)}
+FLOAT32_EXACT = 2**24  # integers up to this magnitude are exact in float32 (24-bit significand)
+HISTOGRAM_SPAN = 2**16  # integer images spanning at most this many values get their percentiles from a histogram
+
+
+def working_dtype(image: np.ndarray) -> type:
+    """float32 when it holds every value of `image` exactly (by value, so int16 and int32 HU give identical results),
+    else float64."""
+    if image.dtype.kind == "f":
+        return np.float32 if image.dtype.itemsize <= 4 else np.float64
+    if image.dtype.itemsize <= 2:
+        return np.float32
+    return np.float32 if -FLOAT32_EXACT <= int(image.min()) and int(image.max()) <= FLOAT32_EXACT else np.float64
 
 
 def resolve_window(window: Any) -> list[tuple[float, float]]:
@@ -119,11 +129,13 @@ def check_percentiles(percentiles: Any) -> tuple[float, float]:
 
 
 def percentile_range(image: np.ndarray, low: float, high: float) -> tuple[float, float]:
-    """np.percentile (linear) of the whole image at `low` and `high`; 8/16-bit integers go through a histogram."""
-    if image.dtype.kind in "ui" and image.dtype.itemsize <= 2:
-        offset = int(image.min())
+    """np.percentile (linear) of the whole image at `low` and `high`; integer images spanning up to 2**16 values go
+    through a histogram (exact, and the same for any integer dtype holding the same values)."""
+    offset = int(image.min()) if image.dtype.kind in "ui" else 0
+    if image.dtype.kind in "ui" and int(image.max()) - offset < HISTOGRAM_SPAN:
         flat = image.reshape(-1)
-        counts = np.bincount(flat if offset == 0 and image.dtype.kind == "u" else flat.astype(np.int32) - offset)
+        direct = offset == 0 and image.dtype.kind == "u" and image.dtype.itemsize <= 2
+        counts = np.bincount(flat if direct else flat.astype(np.intp) - offset)
         cumulative = np.cumsum(counts)
         values = []
         for q in (low, high):
@@ -159,7 +171,7 @@ def scale_intensity(
     if scaling == "auto":
         is_unit_float = kind == "f" and float(image.min()) >= 0.0 and float(image.max()) <= 1.0
         scaling = "dtype" if (kind == "u" and image.dtype.itemsize == 1) or is_unit_float else "percentile"
-    working = np.float32 if image.dtype in _EXACT_IN_FLOAT32 else np.float64
+    working = working_dtype(image)
     if scaling == "dtype":
         if kind == "f":
             low, high = float(image.min()), float(image.max())

@@ -82,8 +82,8 @@ def as_channels_first(
             layout = "first" if first and (prefer_channels_first or not last) else "last" if last else None
         if layout == "first" and first:
             pass
-        elif layout == "last" and last:
-            array = np.moveaxis(array, -1, 0)
+        elif layout == "last" and last:  # copied at the input dtype: float work then runs on contiguous rows
+            array = np.ascontiguousarray(np.moveaxis(array, -1, 0)[:3])
         else:
             stated = f" as {input_data_format!s}" if input_data_format is not None else ""
             raise ValueError(
