@@ -130,3 +130,34 @@ def test_trainer_inputs_equal_the_remote_code_processor_bitwise(exported, tmp_pa
     assert set(remote.files) == set(TASKS)
     for name, (_, batch) in batches.items():
         assert np.array_equal(remote[name], batch["pixel_values"].numpy()), name
+
+
+REMOTE_CODE_FILES = {
+    "configuration_umedpt.py",
+    "image_processing_umedpt.py",
+    "image_transforms_umedpt.py",
+    "image_intensity_umedpt.py",
+    "image_geometry_umedpt.py",
+    "image_targets_umedpt.py",
+    "task_preprocessing_umedpt.py",
+    "post_processing_umedpt.py",
+}
+
+
+def test_the_processor_code_travels_with_the_weights_and_imports_only_what_it_may(exported):
+    import ast
+
+    _, folder = exported
+    copied = {path.name for path in folder.glob("*.py")}
+    assert copied >= REMOTE_CODE_FILES
+    for name in copied:
+        tree = ast.parse((folder / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                roots = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                roots = {"." if node.level else (node.module or "").split(".")[0]}
+            else:
+                continue
+            allowed = {".", "__future__", "numpy", "torch", "PIL", "transformers"} | set(sys.stdlib_module_names)
+            assert roots <= allowed, (name, roots)
