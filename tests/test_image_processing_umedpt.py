@@ -174,3 +174,20 @@ def test_auto_image_processor_finds_the_registered_class(tmp_path):
     loaded = AutoImageProcessor.from_pretrained(tmp_path)
     assert type(loaded) is UMedPTImageProcessor
     assert loaded.modality == "ct" and loaded.window == "bone"
+
+
+def test_the_readme_preprocessing_snippet_runs_as_written(tmp_path, monkeypatch):
+    import re
+    import runpy
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text[text.index("## Preprocess medical images") :]
+    section = section[: section.index("\n## ", 1)]
+    script = tmp_path / "snippet.py"
+    script.write_text(re.search(r"```python\n(.*?)```", section, re.S).group(1))
+    monkeypatch.chdir(tmp_path)
+    namespace = runpy.run_path(str(script))
+    assert namespace["features"].shape[0] == namespace["volume"].shape[2]
+    assert namespace["inputs"]["pixel_values"].shape == (1, 3, 128, 128)
+    assert namespace["processor"].task_preprocessing["head_ct"]["window"] == "soft_tissue"
