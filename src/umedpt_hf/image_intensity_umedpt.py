@@ -58,7 +58,7 @@ def working_dtype(image: np.ndarray) -> type:
         return np.float32 if image.dtype.itemsize <= 4 else np.float64
     if image.dtype.itemsize <= 2:
         return np.float32
-    return np.float32 if -FLOAT32_EXACT <= int(image.min()) and int(image.max()) <= FLOAT32_EXACT else np.float64
+    return np.float32 if int(image.min()) >= -FLOAT32_EXACT and int(image.max()) <= FLOAT32_EXACT else np.float64
 
 
 def resolve_window(window: Any) -> list[tuple[float, float]]:

@@ -13,15 +13,8 @@ import numpy as np
 import PIL.Image
 import torch
 
-from .image_intensity_umedpt import (  # noqa: F401  (the processor's public intensity vocabulary, re-exported)
-    CT_WINDOWS,
-    DEFAULT_CT_WINDOW,
-    INTENSITY_SCALINGS,
-    MODALITY_INTENSITY,
-    resolve_intensity_scaling,
-    resolve_window,
-    scale_intensity,
-)
+# the intensity vocabulary other modules reach through this one (re-exported, defined in image_intensity_umedpt)
+from .image_intensity_umedpt import CT_WINDOWS, MODALITY_INTENSITY, resolve_intensity_scaling  # noqa: F401
 
 # Integer and float dtypes accepted as images. Booleans, complex numbers and objects are rejected.
 SUPPORTED_KINDS = ("u", "i", "f")
