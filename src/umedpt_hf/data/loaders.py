@@ -49,7 +49,6 @@ def load_task(entry: dict[str, Any], root: str | Path | None = None) -> TaskData
             labels=entry.get("labels"),
             modality=modality,
             name=name,
-            validate_rows=2,
             **options,
             **entry.get("load_kwargs", {}),
         )

@@ -96,7 +96,7 @@ def from_hf_dataset(
     validation_fraction: float = 0.1,
     test_fraction: float = 0.2,
     seed: int = 0,
-    validate_rows: int = 8,
+    validate_rows: int | None = None,
     **load_kwargs: Any,
 ) -> TaskDataset:
     """Turn ``data`` into a canonical `TaskDataset`.
