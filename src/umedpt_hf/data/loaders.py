@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
 from .adapters import from_coco, from_hf_dataset, from_image_folder, from_mask_folder, from_medmnist_npz
 from .collate import TaskCollator
 from .registry import default_database_dir
+from .sampling import KeyedDataset, KeyedRandomSampler, KeyedSequentialSampler
 from .task import TaskDataset
 
 TASKS_FILE = "tasks.json"
@@ -114,21 +115,41 @@ def make_task_dataloader(
     seed: int = 0,
     num_workers: int = 0,
     drop_last: bool = False,
+    pin_memory: bool = False,
+    persistent_workers: bool = False,
+    prefetch_factor: int | None = None,
 ) -> DataLoader:
-    """A DataLoader over ``task.splits[split]`` that yields ``{"pixel_values", "labels"}`` (see `TaskCollator`)."""
+    """A DataLoader over ``task.splits[split]`` that yields ``{"pixel_values", "labels"}`` (see `TaskCollator`).
+
+    The order is seeded by ``seed`` (a new permutation every epoch). With ``augment`` the rows carry keys
+    (`KeyedDataset`), so each example's augmentation depends on (seed, epoch, row) only: any ``num_workers`` gives the
+    same batches. ``pin_memory``, ``persistent_workers`` and ``prefetch_factor`` are passed to the DataLoader (the
+    last two only with workers).
+    """
     if split not in task.splits:
         raise ValueError(f"task {task.name!r} has no split {split!r} (splits: {list(task.splits)})")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    generator = torch.Generator().manual_seed(seed)
+    data = task.splits[split]
     collator = TaskCollator(task.spec, processor, augment=augment, seed=seed)
+    if augment:
+        data = KeyedDataset(data)
+        sampler = KeyedRandomSampler(data, seed=seed) if shuffle else KeyedSequentialSampler(data)
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        sampler = RandomSampler(data, generator=generator) if shuffle else SequentialSampler(data)
+    options: dict[str, Any] = {}
+    if num_workers > 0:
+        options = {"persistent_workers": persistent_workers, "prefetch_factor": prefetch_factor}
+    elif persistent_workers or prefetch_factor is not None:
+        raise ValueError("persistent_workers and prefetch_factor need num_workers > 0")
     return DataLoader(
-        task.splits[split],
+        data,
         batch_size=batch_size,
-        shuffle=shuffle,
+        sampler=sampler,
         collate_fn=collator,
         num_workers=num_workers,
         drop_last=drop_last,
-        generator=generator,
-        persistent_workers=False,
+        pin_memory=pin_memory,
+        **options,
     )
