@@ -13,8 +13,8 @@ both dtypes: the cost of the pipeline does not depend on what the labels mean.
 
 One worker = one process with one torch and one OpenCV thread; the loop is a `DataLoader` with `num_workers=0` over
 `make_task_dataloader` (`TaskCollator` with the task's augmentation preset and a `UMedPTImageProcessor` at 224 px),
-timed after one warm-up batch; stages are timed separately on the same rows (decode = `datasets` row access with
-image decoding; augment + collate = the collator on decoded rows). The median over ``--repeats`` passes is reported.
+timed after one warm-up batch; stages are timed separately on the same rows (read = Arrow row access, decode =
+image and mask decoding, augment + collate = the collator on decoded rows). The median over ``--repeats`` passes is reported.
 The run also times `validate_task_dataset` (every row) on each synthetic split and on the built umedpt-mini database.
 Writes JSON and a PNG next to it.
 """
@@ -39,6 +39,8 @@ from datasets import Dataset, load_from_disk
 from scipy import ndimage
 
 from umedpt_hf.data import TaskCollator, build_database, make_spec, make_task_dataloader, task_features
+from umedpt_hf.data.decode import decode_cell
+from umedpt_hf.data.loaders import undecoded
 from umedpt_hf.data.schema import LABEL_COLUMNS
 from umedpt_hf.data.task import TaskDataset
 from umedpt_hf.data.validate import validate_task_dataset
@@ -131,13 +133,19 @@ def make_task(task_type: str, size: int, dtype: str, count: int, folder: Path) -
 
 
 def time_pipeline(task: TaskDataset, processor: Any, batch_size: int) -> dict[str, float]:
-    """Seconds per image of decode, augment + collate, and the whole DataLoader loop (one pass, after a warm-up)."""
-    split = task.splits["train"]
+    """Milliseconds per image of each stage, and images/s of the whole DataLoader loop (one pass, after a warm-up).
+
+    Stages, on the same rows: read (Arrow row access, images undecoded), decode (`decode_cell` of image and mask),
+    augment + collate (`TaskCollator` on decoded rows: one resize, augmentation, processor, tensors)."""
+    split = undecoded(task.splits["train"])
     collator = TaskCollator(task.spec, processor, augment=True, seed=0)
     batches = [list(range(start, min(start + batch_size, len(split)))) for start in range(0, len(split), batch_size)]
     collator([split[0]])  # warm-up (imports, first allocation)
     started = time.perf_counter()
-    decoded = [split.__getitems__(indices) for indices in batches]
+    rows = [split.__getitems__(indices) for indices in batches]
+    read = time.perf_counter() - started
+    started = time.perf_counter()
+    decoded = [[{key: decode_cell(value) for key, value in row.items()} for row in batch] for batch in rows]
     decode = time.perf_counter() - started
     started = time.perf_counter()
     for examples in decoded:
@@ -148,7 +156,8 @@ def time_pipeline(task: TaskDataset, processor: Any, batch_size: int) -> dict[st
     started = time.perf_counter()
     count = sum(len(batch["pixel_values"]) for batch in loader)
     loop = time.perf_counter() - started
-    return {"decode_ms": 1000 * decode / len(split), "augment_collate_ms": 1000 * collate / len(split),
+    per_image = 1000 / len(split)
+    return {"read_ms": read * per_image, "decode_ms": decode * per_image, "augment_collate_ms": collate * per_image,
             "loop_images_per_s": count / loop}  # fmt: skip
 
 

@@ -9,6 +9,7 @@ import torch
 from transformers.image_transforms import corners_to_center_format
 
 from .augment import PairedAugmentation
+from .decode import decode_cell
 from .schema import LABEL_COLUMNS, check_task_type
 
 AUGMENT_KEY = "__augment_key__"  # set by `loaders.KeyedDataset`: a stable key of the example for its augmentation
@@ -118,10 +119,10 @@ class TaskCollator:
         for index, (example, seed) in enumerate(zip(examples, seeds)):
             if "image" not in example or column not in example:
                 raise ValueError(f"example {index} lacks 'image' or {column!r} (keys: {sorted(example)})")
-            image = image_to_array(example["image"])
+            image = image_to_array(decode_cell(example["image"]))
             mask = box = category = None
             if self.task_type == "segmentation":
-                mask = mask_to_array(example[column])
+                mask = mask_to_array(decode_cell(example[column]))
             elif self.task_type == "detection":
                 box = np.asarray(example[column]["bbox"], np.float32).reshape(-1, 4)
                 category = np.asarray(example[column]["category"], np.int64).reshape(-1)

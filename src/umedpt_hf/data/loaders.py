@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from datasets import Image
 from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
 from .adapters import from_coco, from_hf_dataset, from_image_folder, from_mask_folder, from_medmnist_npz
@@ -105,6 +106,15 @@ def load_task_database(
     return {name: load_task(entries[name], base) for name in wanted if name not in dropped}
 
 
+def undecoded(dataset: Any) -> Any:
+    """``dataset`` with its Image columns left undecoded (``{"bytes", "path"}``), for `TaskCollator` to decode."""
+    features = getattr(dataset, "features", None)
+    columns = [name for name, feature in (features or {}).items() if isinstance(feature, Image) and feature.decode]
+    for name in columns:
+        dataset = dataset.cast_column(name, Image(decode=False))
+    return dataset
+
+
 def make_task_dataloader(
     task: TaskDataset,
     split: str,
@@ -130,7 +140,7 @@ def make_task_dataloader(
         raise ValueError(f"task {task.name!r} has no split {split!r} (splits: {list(task.splits)})")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    data = task.splits[split]
+    data = undecoded(task.splits[split])  # the collator decodes straight into numpy (`decode.decode_cell`)
     collator = TaskCollator(task.spec, processor, augment=augment, seed=seed)
     if augment:
         data = KeyedDataset(data)
