@@ -2,19 +2,21 @@
 
     python benchmarks/input_pipeline.py [--images 48] [--repeats 3] [--out benchmarks/results/input_pipeline.json]
 
-Sources are full-size images made from real offline images: the DSB 2018 fluorescence image of stardist (uint8, with
-its expert nucleus instance masks) tiled to 1024 px, and the chest radiograph RG1 of pydicom-data (uint16) resized,
-each cut into 512 px and 1024 px crops (a seeded crop per row, so that every row is a different image). Every
-(task type, size, dtype) is stored as a real `datasets` split with `Image()` columns (`save_to_disk`, then
-`load_from_disk`: PNG for uint8 and masks, TIFF for uint16, as `datasets` encodes them), so decoding is real. Labels:
-classification a class per row, multilabel a multi-hot vector, segmentation the nucleus masks (3 classes) resized
-with the image, detection the boxes of the nucleus instances. The geometry of the labels comes from the nuclei for
-both dtypes: the cost of the pipeline does not depend on what the labels mean.
+Sources are full-size images made from real offline images: the DSB 2018 fluorescence image of stardist (uint8,
+with its expert nucleus instance masks) tiled to 1024 px, and the chest radiograph RG1 of pydicom-data (uint16)
+resized, each cut into 512 px and 1024 px crops, a seeded crop per row so that every row is a different image (and
+into 256 px crops: what the same data cost when stored once at training resolution). Every (task type, size, dtype)
+is stored as a real `datasets` split with `Image()` columns (`save_to_disk`, then `load_from_disk`: PNG for uint8
+and masks, TIFF for uint16, as `datasets` encodes them), so decoding is real. Labels: classification a class per
+row, multilabel a multi-hot vector, segmentation the nucleus masks (3 classes) resized with the image, detection the
+boxes of the nucleus instances. The geometry of the labels comes from the nuclei for both dtypes: the cost of the
+pipeline does not depend on what the labels mean.
 
 One worker = one process with one torch and one OpenCV thread; the loop is a `DataLoader` with `num_workers=0` over
 `make_task_dataloader` (`TaskCollator` with the task's augmentation preset and a `UMedPTImageProcessor` at 224 px),
 timed after one warm-up batch; stages are timed separately on the same rows (read = Arrow row access, decode =
-image and mask decoding, augment + collate = the collator on decoded rows). The median over ``--repeats`` passes is reported.
+image and mask decoding, augment + collate = the collator on decoded rows). The median over ``--repeats`` passes is
+reported.
 The run also times `validate_task_dataset` (every row) on each synthetic split and on the built umedpt-mini database.
 Writes JSON and a PNG next to it.
 """
@@ -48,7 +50,7 @@ from umedpt_hf.image_processing_umedpt import UMedPTImageProcessor
 
 RESULTS = Path(__file__).parent / "results"
 TYPES = ("classification", "multilabel", "segmentation", "detection")
-SIZES, DTYPES = (512, 1024), ("uint8", "uint16")
+SIZES, DTYPES = (256, 512, 1024), ("uint8", "uint16")  # 256: the same sources stored at training resolution
 TARGET_PER_WORKER = 110  # images/s one core must supply: ~1500 images/s for a GPU training Swin-V2-T, 14 workers
 LABELS = {"classification": ["a", "b", "c"], "multilabel": ["a", "b", "c"], "segmentation": ["bg", "nucleus", "edge"]}
 LABELS["detection"] = ["nucleus"]
