@@ -22,7 +22,7 @@ from .sampling import KeyedDataset, KeyedRandomSampler, KeyedSequentialSampler
 from .task import TaskDataset
 
 TASKS_FILE = "tasks.json"
-ADAPTER_OPTIONS = ("column_mapping", "bbox_format", "validation_fraction", "test_fraction", "seed")
+ADAPTER_OPTIONS = ("column_mapping", "bbox_format", "validation_fraction", "test_fraction", "seed", "clip_boxes")
 
 
 def load_task(entry: dict[str, Any], root: str | Path | None = None) -> TaskDataset:
@@ -33,6 +33,8 @@ def load_task(entry: dict[str, Any], root: str | Path | None = None) -> TaskData
     (``path`` = the JSON, optional ``image_dir``) or "medmnist" (an ``.npz``). Optional: ``column_mapping``,
     ``bbox_format``, ``load_kwargs`` (for ``load_dataset``), ``window``.
     """
+    if not isinstance(entry, dict):
+        raise ValueError(f"a task entry must be an object, got {entry!r:.60}")
     for key in ("name", "path"):
         if key not in entry:
             raise ValueError(f"task entry {entry.get('name', entry)!r} lacks {key!r}")
@@ -80,10 +82,15 @@ def read_tasks_file(root: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{path} does not exist; build the default database with `umedpt data build --out DIR`")
     try:
         manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: the top level must be an object with a 'tasks' list, got {type(manifest).__name__}")
     if not isinstance(manifest.get("tasks"), list):
         raise ValueError(f"{path} has no 'tasks' list")
+    for position, entry in enumerate(manifest["tasks"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise ValueError(f"{path}: tasks[{position}] must be an object with a 'name' string, got {entry!r:.60}")
     return manifest
 
 

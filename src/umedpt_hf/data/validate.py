@@ -96,6 +96,8 @@ def validate_task_dataset(
     if isinstance(dataset, DatasetDict):
         if not dataset:
             raise TaskSchemaError(f"task {task!r}: the DatasetDict has no splits")
+        if "train" in dataset and len(dataset["train"]) == 0:
+            raise TaskSchemaError(f"task {task!r}, split 'train': is empty (no examples to train on)")
         for split, part in dataset.items():
             _check_features(part, spec, task, split)
             _check_rows(part, spec, task, split, max_rows)
