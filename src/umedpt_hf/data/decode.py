@@ -30,7 +30,7 @@ def _bytes_of(value: dict[str, Any]) -> bytes:
 def decode_cell(value: Any) -> Any:
     """A numpy array (grey PNG / TIFF decoded by OpenCV) or a loaded PIL image for one Image cell; other values as
     they are (already decoded images and arrays)."""
-    if not isinstance(value, dict):
+    if not isinstance(value, dict) or not {"bytes", "path"} >= set(value) or not value:
         return value
     data = _bytes_of(value)
     with PILImage.open(io.BytesIO(data)) as header:  # reads the header only
