@@ -47,7 +47,12 @@ def build_augmentation(task_type: str, modality: str | None = None, seed: int = 
     bbox_params = None
     if task_type == "detection":
         bbox_params = A.BboxParams(
-            format="coco", label_fields=["category"], clip=True, filter_invalid_bboxes=True, min_visibility=0.3
+            format="coco",
+            label_fields=["category"],
+            clip=True,
+            filter_invalid_bboxes=True,
+            min_visibility=0.3,
+            check_each_transform=False,  # filter once after the last transform, not after each (cost per box)
         )
     return A.Compose(transforms, bbox_params=bbox_params, seed=seed)
 
