@@ -15,10 +15,10 @@ pipeline does not depend on what the labels mean.
 One worker = one process with one torch and one OpenCV thread; the loop is a `DataLoader` with `num_workers=0` over
 `make_task_dataloader` (`TaskCollator` with the task's augmentation preset and a `UMedPTImageProcessor` at 224 px),
 timed after one warm-up batch; stages are timed separately on the same rows (read = Arrow row access, decode =
-image and mask decoding, augment + collate = the collator on decoded rows). The median over ``--repeats`` passes is
-reported.
-The run also times `validate_task_dataset` (every row) on each synthetic split and on the built umedpt-mini database.
-Writes JSON and a PNG next to it.
+image and mask decoding, augment + collate = the collator on decoded rows), and, for comparison in the same run, the
+first version's way: PIL decoding inside `datasets` (read + decode) and augmentation at full resolution. The median
+over ``--repeats`` passes is reported. The run also times `validate_task_dataset` (every row) on each synthetic
+split and on the built umedpt-mini database. Writes JSON and a PNG next to it.
 """
 
 from __future__ import annotations
@@ -154,6 +154,16 @@ def time_pipeline(task: TaskDataset, processor: Any, batch_size: int) -> dict[st
     for examples in decoded:
         collator(examples)
     collate = time.perf_counter() - started
+    # the same rows the way the first version did them: PIL decoding by `datasets`, augmentation at full resolution
+    started = time.perf_counter()
+    pil_decoded = [task.splits["train"].__getitems__(indices) for indices in batches]
+    pil_decode = time.perf_counter() - started
+    collator.augmentation.target_size = None
+    started = time.perf_counter()
+    for examples in decoded:
+        collator(examples)
+    full_resolution = time.perf_counter() - started
+    del pil_decoded
     loader = make_task_dataloader(task, "train", processor, batch_size=batch_size, augment=True, seed=0)
     next(iter(loader))
     started = time.perf_counter()
@@ -161,7 +171,8 @@ def time_pipeline(task: TaskDataset, processor: Any, batch_size: int) -> dict[st
     loop = time.perf_counter() - started
     per_image = 1000 / len(split)
     return {"read_ms": read * per_image, "decode_ms": decode * per_image, "augment_collate_ms": collate * per_image,
-            "loop_images_per_s": count / loop}  # fmt: skip
+            "loop_images_per_s": count / loop, "pil_read_decode_ms": pil_decode * per_image,
+            "full_resolution_augment_collate_ms": full_resolution * per_image}  # fmt: skip
 
 
 def time_validation(task: TaskDataset) -> float:
