@@ -29,6 +29,12 @@ def load_database(config: PretrainConfig) -> dict[str, Any]:
     except ValueError as error:  # unknown task names, unreadable task entries
         raise ConfigError(str(error)) from None
     check_against_database(config, database)
+    from umedpt_hf.data import check_held_out_disjoint
+
+    try:  # held out means held out: no source volume or image shared with a pretraining task
+        check_held_out_disjoint(database, config.task_names, config.held_out_tasks)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     return database
 
 
