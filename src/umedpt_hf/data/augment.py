@@ -137,7 +137,7 @@ class PairedAugmentation:
         """Resize the example once to the target content size (boxes in COCO pixels scaled with it)."""
         if self.target_size is None:
             return image, mask, boxes
-        from ..image_transforms_umedpt import content_size
+        from ..image_geometry_umedpt import content_size
 
         height, width = image.shape[:2]
         new_height, new_width = content_size(height, width, *self.target_size)
