@@ -12,11 +12,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from hub_server import LoopbackHub, git_blob_id, git_tree_id
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
-from umedpt_hf.hub import LoopbackHub
-from umedpt_hf.hub.loopback_store import git_blob_id, git_tree_id
+SERVER_SCRIPT = Path(__file__).resolve().parents[1] / "hub_server" / "server.py"
 
 
 def _folder(tmp_path):
@@ -138,7 +138,7 @@ def test_repos_survive_a_restart_on_the_same_folder(loopback_hub, tmp_path):
 
 def test_the_server_runs_as_a_command_for_offline_demos(loopback_hub, tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "umedpt_hf.hub.loopback_server", "--root", str(tmp_path / "demo-hub"), "--token", "t"],
+        [sys.executable, str(SERVER_SCRIPT), "--root", str(tmp_path / "demo-hub"), "--token", "t"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -1,4 +1,9 @@
-"""`umedpt` entry point: each sub-command lives in its own module with a `register(subparsers)` function."""
+"""`umedpt` entry point: each sub-command lives in its own module with a `register(subparsers)` function.
+
+The error contract: bad input (a missing, unreadable, truncated or malformed file, a bad value or name) ends in ONE line
+on stderr, ``umedpt <command>: error: <problem>``, and exit code 2; the messages of the package name the file. Errors
+of other classes are bugs and keep their traceback; ``--traceback`` shows it for bad input too.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,57 @@ import argparse
 import importlib
 import sys
 
+import yaml
+from safetensors import SafetensorError
+
 # sub-command modules under umedpt_hf.cli; each defines register(subparsers) and sets `func` on its parser
 SUBCOMMAND_MODULES = ("data", "evaluate", "push")
+
+# what bad input raises: Python's own classes (JSONDecodeError and UnicodeDecodeError are ValueErrors;
+# PermissionError, IsADirectoryError, disk full and PIL's UnidentifiedImageError are OSErrors), YAML and safetensors
+BAD_INPUT_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, TypeError, KeyError, OSError, ImportError, yaml.YAMLError, SafetensorError,
+)  # fmt: skip
+# the same for optional readers, matched by name so that the CLI does not import them (pydicom, nibabel, datasets)
+BAD_INPUT_ERROR_NAMES = frozenset(
+    {"InvalidDicomError", "ImageFileError", "DatasetGenerationError", "DataFilesNotFoundError", "DatasetNotFoundError"}
+)
+INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="umedpt", description="UMedPT: multi-task biomedical imaging foundation model"
     )
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback of an error")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(f"umedpt_hf.cli.{name}").register(subparsers)
     return parser
+
+
+def is_bad_input(error: BaseException) -> bool:
+    """True for the errors that bad input causes (reported in one line), False for bugs (reported with traceback)."""
+    return isinstance(error, BAD_INPUT_ERRORS) or any(
+        cls.__name__ in BAD_INPUT_ERROR_NAMES for cls in type(error).__mro__
+    )
+
+
+def describe(error: BaseException) -> str:
+    """One line that names the problem (and the file, where the error knows it)."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        target = f"{error.filename} -> {error.filename2}" if error.filename2 is not None else str(error.filename)
+        return f"{error.strerror}: {target}"
+    if isinstance(error, KeyError) and len(error.args) == 1:
+        message = f"missing key {error.args[0]!r}"
+    elif isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        message = f"invalid YAML in {mark.name}, line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
+    else:
+        message = str(error) or type(error).__name__
+    if isinstance(error, (SafetensorError, KeyError, TypeError, yaml.YAMLError)):
+        message += f" ({type(error).__name__})"
+    return " ".join(message.split())  # one line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,8 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, ImportError, TypeError) as error:
-        print(f"umedpt {args.command}: error: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"umedpt {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except Exception as error:
+        if args.traceback or not is_bad_input(error):
+            raise
+        print(f"umedpt {args.command}: error: {describe(error)}", file=sys.stderr)
         return 2
 
 
