@@ -33,7 +33,7 @@ def _api(token: str | None) -> HfApi:
     """An HfApi that honours HF_ENDPOINT and HF_TOKEN as they are *now* (not when huggingface_hub was imported)."""
     if hub_constants.is_offline_mode():
         raise ValueError(
-            "HF_HUB_OFFLINE is set: unset it to push (for an offline Hub set HF_ENDPOINT to a loopback Hub)"
+            "HF_HUB_OFFLINE is set: unset it to push (to push to a Hub on this machine, set HF_ENDPOINT to it)"
         )
     return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token or os.environ.get("HF_TOKEN") or None)
 
