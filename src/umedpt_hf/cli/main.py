@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
+from typing import NoReturn
 
 import yaml
 from safetensors import SafetensorError
@@ -29,10 +31,15 @@ BAD_INPUT_ERROR_NAMES = frozenset(
 INTERRUPTED = 130
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (``umedpt push: error: ... (see umedpt push --help)``), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="umedpt", description="UMedPT: multi-task biomedical imaging foundation model"
-    )
+    parser = OneLineErrorParser(prog="umedpt", description="UMedPT: multi-task biomedical imaging foundation model")
     parser.add_argument("--traceback", action="store_true", help="show the full traceback of an error")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMAND_MODULES:
@@ -47,8 +54,19 @@ def is_bad_input(error: BaseException) -> bool:
     )
 
 
-def describe(error: BaseException) -> str:
-    """One line that names the problem (and the file, where the error knows it)."""
+def _input_paths(args: argparse.Namespace) -> list[str]:
+    """``name=path`` for each argument of the command that names an existing file or folder."""
+    found = []
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and name not in ("command", "func") and Path(item).exists():
+                found.append(f"{name}={item}")
+    return found
+
+
+def describe(error: BaseException, args: argparse.Namespace | None = None) -> str:
+    """One line that names the problem, and the file: the one the error names, else the command's input paths
+    (an error raised deep inside a library, such as safetensors' or a KeyError, does not know the file)."""
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         target = f"{error.filename} -> {error.filename2}" if error.filename2 is not None else str(error.filename)
         return f"{error.strerror}: {target}"
@@ -56,11 +74,15 @@ def describe(error: BaseException) -> str:
         message = f"missing key {error.args[0]!r}"
     elif isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
         mark = error.problem_mark
-        message = f"invalid YAML in {mark.name}, line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
+        where = "" if mark.name.startswith("<") else f" in {mark.name}"  # "<unicode string>": no file
+        message = f"invalid YAML{where}, line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
     else:
         message = str(error) or type(error).__name__
     if isinstance(error, (SafetensorError, KeyError, TypeError, yaml.YAMLError)):
         message += f" ({type(error).__name__})"
+    inputs = _input_paths(args) if args is not None else []
+    if inputs and not any(item.split("=", 1)[1] in message for item in inputs):
+        message += f", while reading {', '.join(inputs)}"
     return " ".join(message.split())  # one line
 
 
@@ -75,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if args.traceback or not is_bad_input(error):
             raise
-        print(f"umedpt {args.command}: error: {describe(error)}", file=sys.stderr)
+        print(f"umedpt {args.command}: error: {describe(error, args)}", file=sys.stderr)
         return 2
 
 
