@@ -53,8 +53,6 @@ def load_config(checkpoint: str | Path):
     try:
         return AutoConfig.from_pretrained(str(checkpoint), local_files_only=True)
     except OSError as error:
-        if path.is_dir():  # the folder and its config.json exist: the file itself is unreadable (garbage, no access)
-            raise ValueError(f"{path / 'config.json'} cannot be read: {' '.join(str(error).split())}") from None
         raise FileNotFoundError(
             f"no checkpoint at {checkpoint!r}: not a local directory and not in the local Hugging Face cache "
             f"(nothing is downloaded) ({error.__class__.__name__})"
