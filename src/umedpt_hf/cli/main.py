@@ -17,7 +17,7 @@ import yaml
 from safetensors import SafetensorError
 
 # sub-command modules under umedpt_hf.cli; each defines register(subparsers) and sets `func` on its parser
-SUBCOMMAND_MODULES = ("data", "evaluate", "push")
+SUBCOMMAND_MODULES = ("data", "evaluate", "push", "convert")
 
 # what bad input raises: Python's own classes (JSONDecodeError and UnicodeDecodeError are ValueErrors;
 # PermissionError, IsADirectoryError, disk full and PIL's UnidentifiedImageError are OSErrors), YAML and safetensors

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..task_preprocessing_umedpt import processor_modality, task_preprocessing_from_spec
 from .augment import PairedAugmentation
 from .schema import LABEL_COLUMNS, check_task_type
 
@@ -21,13 +22,6 @@ def image_to_array(image: Any) -> np.ndarray:
     if array.ndim == 3 and array.shape[-1] == 4:
         array = array[..., :3]
     return np.ascontiguousarray(array)
-
-
-def processor_modality(modality: str | None) -> str | None:
-    """The processor's modality name, or None (automatic rule) for "mixed", "unknown" and other names it lacks."""
-    from ..image_transforms_umedpt import MODALITY_INTENSITY
-
-    return modality if modality in MODALITY_INTENSITY else None
 
 
 class TaskCollator:
@@ -48,6 +42,17 @@ class TaskCollator:
         self.processor = processor
         self.window = window if window is not None else self.spec.get("window")
         self.modality = processor_modality(self.spec.get("modality"))
+        # the task's preprocessing by the one rule the exported processor records (`task_preprocessing_from_spec`);
+        # a processor made by `for_task` carries it already, and it must be this task's
+        self.preprocessing = task_preprocessing_from_spec(self.spec, window=window)
+        self.bound_task = getattr(processor, "task", None)
+        if self.bound_task is not None:
+            recorded = {k: v for k, v in processor.task_preprocessing[self.bound_task].items() if k != "size"}
+            if recorded != self.preprocessing:
+                raise ValueError(
+                    f"the processor is bound to task {self.bound_task!r} with preprocessing {recorded}, but this "
+                    f"task's spec gives {self.preprocessing}"
+                )
         self.seed = seed
         self.augmentation = PairedAugmentation(self.task_type, self.modality, seed) if augment else None
         self._worker_seeded: int | None = None
@@ -77,7 +82,7 @@ class TaskCollator:
             image = image_to_array(example["image"])
             mask = box = category = None
             if self.task_type == "segmentation":
-                mask = np.asarray(example[column]).astype(np.uint8)
+                mask = np.asarray(example[column])  # labels as stored: 16-bit masks keep their values
             elif self.task_type == "detection":
                 objects = example[column]
                 box = np.asarray(objects["bbox"], np.float32).reshape(-1, 4)
@@ -93,9 +98,9 @@ class TaskCollator:
                 categories.append(category)
             else:
                 targets.append(example[column])
-        kwargs: dict[str, Any] = {"modality": self.modality, "return_tensors": "pt"}
-        if self.window is not None:
-            kwargs["window"] = self.window
+        kwargs: dict[str, Any] = {"return_tensors": "pt"}
+        if self.bound_task is None:
+            kwargs.update(self.preprocessing)
         if self.task_type == "segmentation":
             kwargs["segmentation_maps"] = masks
         elif self.task_type == "detection":

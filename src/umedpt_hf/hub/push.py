@@ -9,7 +9,15 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi, SpaceCard, SpaceCardData
+from huggingface_hub import (
+    CommitInfo,
+    CommitOperationAdd,
+    CommitOperationDelete,
+    HfApi,
+    ModelCard,
+    SpaceCard,
+    SpaceCardData,
+)
 from huggingface_hub import constants as hub_constants
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
@@ -68,6 +76,14 @@ def _prepare_repo(api: HfApi, repo_id: str, repo_type: str, private: bool, revis
         api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
 
 
+def _converted_card(model_dir: Path) -> bool:
+    """True for a folder written by `umedpt convert`: its README.md is marked `umedpt_converted: true`."""
+    readme, report = model_dir / "README.md", model_dir / "conversion_report.json"
+    if not (readme.is_file() and report.is_file()):
+        return False
+    return ModelCard.load(readme).data.to_dict().get("umedpt_converted") is True
+
+
 def check_before_upload(model_dir: str | Path, repo_id: str, space_id: str | None = None) -> ModelFolder:
     """Everything that can be checked before an upload, so that a bad folder or name never reaches the Hub: the repo
     ids (model and Space), the folder's files, every safetensors file complete, and the model loading with
@@ -81,9 +97,12 @@ def check_before_upload(model_dir: str | Path, repo_id: str, space_id: str | Non
     return folder
 
 
-def _model_card(folder: ModelFolder, repo_id: str, **card_fields) -> str:
-    """The README.md of the model repo, rendered from hub_cards/modelcard_template.md."""
-    return str(render_model_card(folder.path, repo_id, **card_fields))
+def _model_card(folder: ModelFolder, repo_id: str, **card_fields) -> bytes | Path:
+    """The README.md of the model repo: the card `umedpt convert` wrote (source, SHA-256, source licence) as it is,
+    else one rendered from hub_cards/modelcard_template.md."""
+    if _converted_card(folder.path):
+        return folder.path / "README.md"
+    return str(render_model_card(folder.path, repo_id, **card_fields)).encode()
 
 
 def push_to_hub(
@@ -157,7 +176,9 @@ def push_to_hub(
             encoder_name=encoder_name,
             training_data=training_data,
         )
-        files["README.md"] = card.encode()
+        files["README.md"] = card
+        if _converted_card(folder.path):  # `umedpt convert` output: its report goes with its card
+            files["conversion_report.json"] = folder.path / "conversion_report.json"
 
         api = _api(token)
         with _clear_hub_errors(api, repo_id):
