@@ -8,9 +8,9 @@ How README blocks are run (the convention for everyone who writes a README secti
   Variables exported in one bash block do not reach the next one; `cd` does not either.
 - Other fences are shown, not run: ```text for output, ```yaml / ```json for file contents, ```bibtex, ```console.
 - The first block is the set-up (exactly `make main` and `make test`): checked, not run (this suite is `make test`).
-- Placeholders are files that exist in the scratch directory (PLACEHOLDER_FILES: `chest.dcm` is pydicom's chest
-  radiograph, `t1.nii.gz` the MNI152 T1 template); a Hub name is served by a loopback Hub (tests/hub_server) that
-  HF_ENDPOINT / HF_TOKEN point at, with the repos of HUB_REPOS pushed there first.
+- Placeholders are files that exist in the scratch directory (PLACEHOLDER_FILES: `encoder-1.0.4.pt.zip`, the
+  authors' download, is the structural stand-in of their export); a Hub name is served by a loopback Hub
+  (tests/hub_server) that HF_ENDPOINT / HF_TOKEN point at, with the repos of HUB_REPOS pushed there first.
 - Stand-ins keep the run short, and are the only edits: the database is built with a few tasks (STAND_IN_TASKS), the
   YAML configs under examples/configs/ run two steps on small images (STAND_IN_CONFIG), and TEXT_STAND_INS rewrites
   README text (each entry says why). A command that needs more must say so in this file, not be skipped.
@@ -52,7 +52,8 @@ TEXT_STAND_INS = [
      "the full umedpt-mini database makes every later command slower"),
     (r"\b8765\b", "{port}", "the loopback Hub of the Publish section listens on a free port"),
 ]  # fmt: skip
-PLACEHOLDER_FILES = {"chest.dcm": "pydicom:RG1_UNCR.dcm", "ct.dcm": "pydicom:CT_small.dcm", "t1.nii.gz": "mni152"}
+# README file name -> the file of this repository (a fixture, or a file an offline package ships) copied in its place
+PLACEHOLDER_FILES = {"encoder-1.0.4.pt.zip": "tests/conversion/data/mmm_standin_tiny.pt.zip"}
 # Hub names the README loads from: pushed to the loopback Hub first (repo id -> folder in the scratch directory)
 HUB_REPOS: dict[str, str] = {}
 BLOCK_TIMEOUT = 300
@@ -88,7 +89,7 @@ class Block:
 def readme_blocks() -> list[Block]:
     text = README.read_text()
     blocks = []
-    for match in re.finditer(r"^```([\w-]*)[^\n]*\n(.*?)^```", text, flags=re.M | re.S):
+    for match in re.finditer(r"^```(?!`)([\w-]*)[^\n]*\n(.*?)^```\s*$", text, flags=re.M | re.S):
         blocks.append(Block(match.group(1).lower(), match.group(2), text.count("\n", 0, match.start()) + 1))
     return blocks
 
@@ -113,20 +114,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _placeholder(source: str, target: Path) -> None:
-    if source.startswith("pydicom:"):
-        from pydicom.data import get_testdata_file
-
-        found = get_testdata_file(source.split(":", 1)[1], download=False)
-        if found is None:
-            pytest.skip("pydicom-data is not installed")
-        shutil.copy(found, target)
-    elif source == "mni152":
-        from nilearn.datasets import load_mni152_template
-
-        load_mni152_template(resolution=2).to_filename(target)
 
 
 def _stand_in_config(source: Path, target: Path) -> None:
@@ -159,7 +146,7 @@ def _scratch_checkout(root: Path) -> Path:
             else:
                 target.symlink_to(path)
     for name, source in PLACEHOLDER_FILES.items():
-        _placeholder(source, work / name)
+        shutil.copy(REPO_ROOT / source, work / name)
     return work
 
 
