@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 from transformers.modeling_outputs import ImageClassifierOutput
 
 from .features import extract_features, image_features, image_vector, iterate_batches
 from .metrics import segmentation_metrics
 from .probe import FittedProbe, check_features
+from .progress import progress as progress_bar
 
 FINETUNE_TASK_TYPES = ("classification", "multilabel")
 
@@ -99,7 +99,7 @@ def train_classifier(
     epochs = max(epochs, math.ceil(min_steps / steps_per_epoch)) if steps_per_epoch else epochs
     rng = np.random.default_rng(seed)
     model.train()
-    bar = tqdm(range(epochs), desc="fine-tune", disable=not progress, leave=False)
+    bar = progress_bar(range(epochs), desc="fine-tune", enabled=progress, unit="epochs")
     for _ in bar:
         data = train_data.select(rng.permutation(size)) if is_dataset else train_data
         for pixel_values, labels in iterate_batches(data, processor, batch_size, modality=modality, raw_labels=True):
