@@ -17,6 +17,9 @@ SEED=${UMEDPT_SEED:-0}
 EVAL_TASKS=(mni152_lobe_cls xray_bodypart_cls modality_cls)
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=false
 export MPLBACKEND=Agg PYTHONUNBUFFERED=1   # unbuffered: printed lines and progress lines keep their order in a log
+if [ ! -t 2 ]; then   # a log, not a terminal: no bar redraws from the libraries (evaluation prints a line per loop)
+  export HF_HUB_DISABLE_PROGRESS_BARS=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1
+fi
 
 started=$(date +%s)
 step_started=$started

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -179,8 +178,6 @@ def run(args: argparse.Namespace) -> int:
     pretrained_on = pretraining_tasks(encoders[0])
     tasks = select_tasks(database, args.tasks or default_tasks(database, pretrained_on, args.method))
     processor = umedpt_processor(args.model, encoders[0])
-    if not args.quiet:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
     seeds = f"seeds {args.seed}..{args.seed + args.seeds - 1}" if args.seeds > 1 else f"seed {args.seed}"
     print(
         f"evaluating {', '.join(e.name for e in encoders)} on {', '.join(t.name for t in tasks)} "

@@ -6,7 +6,9 @@ Nothing here downloads: checkpoints are opened with `local_files_only=True`.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,22 @@ class Encoder:
     processor: Any = None
     source: str = ""
     random_init: bool = False
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """transformers loads without its report (which lists the intentionally unused head weights) and progress bar."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def load_config(checkpoint: str | Path):
@@ -80,19 +98,16 @@ def load_encoder_model(checkpoint: str | Path, random_init: bool = False, seed: 
         model_class = UMedPTModel
     else:
         model_class = None
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the load report lists the (intentionally) unused head weights
     try:
-        if random_init:
-            with torch.random.fork_rng(devices=[]):  # seeded, and the caller's random state is left as it was
-                torch.manual_seed(seed)
-                model = model_class(config) if model_class else AutoModel.from_config(config)
-        elif model_class is not None:
-            model = model_class.from_pretrained(str(checkpoint), local_files_only=True, dtype=torch.float32)
-        else:
-            model = AutoModel.from_pretrained(str(checkpoint), local_files_only=True, dtype=torch.float32)
+        with quiet_loading():
+            if random_init:
+                with torch.random.fork_rng(devices=[]):  # seeded, and the caller's random state is left as it was
+                    torch.manual_seed(seed)
+                    model = model_class(config) if model_class else AutoModel.from_config(config)
+            elif model_class is not None:
+                model = model_class.from_pretrained(str(checkpoint), local_files_only=True, dtype=torch.float32)
+            else:
+                model = AutoModel.from_pretrained(str(checkpoint), local_files_only=True, dtype=torch.float32)
     except ValueError as error:
         raise ValueError(
             f"{checkpoint!r} ({config.model_type}) is neither a UMedPT nor a backbone model transformers can build: "
@@ -102,8 +117,6 @@ def load_encoder_model(checkpoint: str | Path, random_init: bool = False, seed: 
         raise ValueError(f"{checkpoint}: the weights file is not a readable safetensors file ({error})") from None
     except OSError as error:
         raise FileNotFoundError(f"{checkpoint}: no weights to load ({str(error).splitlines()[0]})") from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
     model = _base_encoder(model)
     _check_image_encoder(model, str(checkpoint))
     return model.float().eval()

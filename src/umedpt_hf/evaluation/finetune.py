@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import ImageClassifierOutput
 
+from .encoders import quiet_loading
 from .features import extract_features, image_features, image_vector, iterate_batches
 from .metrics import segmentation_metrics
 from .probe import FittedProbe, check_features
@@ -277,17 +278,11 @@ def segmentation_model(encoder: Any, labels: list[str]) -> nn.Module:
         model = UMedPTForSemanticSegmentation(config)
         model.umedpt.load_state_dict(encoder.model.state_dict())
         return model
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
+    with quiet_loading():
         return UMedPTForSemanticSegmentation.from_pretrained(
             encoder.source, id2label=id2label, label2id={n: i for i, n in id2label.items()}, dtype=torch.float32,
             local_files_only=True,
         )  # fmt: skip
-    finally:
-        hf_logging.set_verbosity(verbosity)
 
 
 @torch.no_grad()

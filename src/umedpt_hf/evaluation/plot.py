@@ -36,7 +36,7 @@ def plot_results(results: Mapping[str, Any] | Sequence[Mapping[str, Any]], path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     results_list = as_result_list(results)
     count = len(results_list)
@@ -53,11 +53,14 @@ def plot_results(results: Mapping[str, Any] | Sequence[Mapping[str, Any]], path:
         if result.get("chance") is not None:
             ax.axhline(result["chance"], color="0.4", linestyle="--", linewidth=1, label="chance (stratified random)")
         ax.set_xscale("log")
+        fractions = sorted({float(key) for curve in result["encoders"].values() for key in curve})
+        ax.xaxis.set_major_locator(FixedLocator(fractions))  # a tick at each measured fraction
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:g} %"))
         ax.set_xlabel("fraction of training labels")
         ax.set_ylabel(f"{result['metric']} (test)")
         ax.set_title(_panel_title(result), fontsize=10)
-        ax.grid(alpha=0.3, which="both")
+        ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[count:]:
         ax.axis("off")
