@@ -35,7 +35,8 @@ def test_evaluate_end_to_end(tmp_path, tiny_checkpoint, tiny_database, capsys):
     table = (out / "data_scarcity.md").read_text()
     assert table.startswith("| task | role | metric | encoder | 1 % | 10 % | 100 % | chance |")
     assert "| bars | held out | macro_f1 | labelled examples | 3 | 6 | 48 |  |" in table  # >= 1 per class
-    assert results[0]["role"] == "held_out" and results[0]["chance"] == pytest.approx(1 / 3)
+    assert results[0]["role"] == "held_out" and results[0]["type"] == "classification"
+    assert results[0]["chance"] == pytest.approx(1 / 3)
     target = json.loads((out / "target.json").read_text())
     assert target[0]["task"] == "bars" and isinstance(target[0]["low_beats_baseline_full"], bool)
     assert "random-init" in printed and "wrote" in printed

@@ -8,6 +8,8 @@ One result is an object with the required keys
 
 and the optional keys
 
+- `type`: the task type ("classification", "multilabel", "segmentation", "detection"; the model card maps it to the
+  Hub's task names);
 - `role`: "held_out" (the evaluated model was not pretrained on the task) or "in_domain" (it was);
 - `chance`: the chance level of `metric` (see `evaluation.chance`), or null where there is none;
 - `train_examples`: {fraction key: [labelled training examples per seed]}.
@@ -24,11 +26,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .metrics import TASK_TYPES
 from .sampling import check_fraction
 
 Result = dict[str, Any]
 REQUIRED_KEYS = ("task", "metric", "encoders")
-OPTIONAL_KEYS = ("role", "chance", "train_examples")
+OPTIONAL_KEYS = ("type", "role", "chance", "train_examples")
 ROLES = ("held_out", "in_domain")
 
 
@@ -61,6 +64,8 @@ def validate_result(result: Mapping[str, Any]) -> None:
         raise ValueError("'encoders' must be a non-empty object {encoder name: {fraction: [scores]}}")
     for name, curve in encoders.items():
         _check_per_fraction(f"encoder {name!r}", curve, (int, float), "scores")
+    if "type" in result and result["type"] not in TASK_TYPES:
+        raise ValueError(f"'type' must be one of {', '.join(TASK_TYPES)}, got {result['type']!r}")
     if "role" in result and result["role"] not in ROLES:
         raise ValueError(f"'role' must be one of {', '.join(ROLES)}, got {result['role']!r}")
     chance = result.get("chance")

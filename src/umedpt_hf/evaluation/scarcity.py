@@ -194,10 +194,11 @@ def task_result(
     task: str, metric: str, spec: Mapping[str, Any], train: Any, test: Any, fractions, seeds: int, seed: int,
     pretraining_tasks: Collection[str] | None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The result of one task without its curves: task, metric, role, chance level and labelled examples per seed."""
+    """The result of one task without its curves: task, type, metric, role, chance level and labelled examples per
+    seed."""
     task_type = spec["type"]
     train_y = task_labels(train, task_type)
-    result: dict[str, Any] = {"task": task, "metric": metric}
+    result: dict[str, Any] = {"task": task, "type": task_type, "metric": metric}
     if pretraining_tasks is not None:
         result["role"] = "in_domain" if task in pretraining_tasks else "held_out"
     if task_type in PROBE_TASK_TYPES:
@@ -232,8 +233,8 @@ def run_data_scarcity(
     pretraining_tasks: Collection[str] | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """The protocol for each task x encoder; one result per task in the schema of `result_schema` (task, metric,
-    role, chance, train_examples, encoders: {name: curve}).
+    """The protocol for each task x encoder; one result per task in the schema of `result_schema` (task, type,
+    metric, role, chance, train_examples, encoders: {name: curve}).
 
     tasks: `TaskDataset`s (or (name, spec, DatasetDict) tuples) with train and test splits (validation optional,
     used to choose C). encoders: `Encoder`s (name, model, processor). `processor` preprocesses every encoder's input
