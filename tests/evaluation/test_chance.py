@@ -43,5 +43,7 @@ def test_no_chance_level_for_masks_and_boxes_and_clear_errors():
     assert chance_level("detection", "map50", [0], [0], 2) is None
     with pytest.raises(ValueError, match="no chance level"):
         classification_chance([0, 1], [0, 1], 2, "dice")
+    with pytest.raises(ValueError, match="test label 3 is not a class index of a 3-class task"):
+        classification_chance([0, 1, 2], [0, 3], 3, "macro_f1")
     with pytest.raises(ValueError, match="non-empty"):
         classification_chance([], [0, 1], 2, "macro_f1")

@@ -35,9 +35,19 @@ def evaluate(model: Path, data: Path, out: Path, *extra: str, threads: int | Non
     return {name: (out / name).read_bytes() for name in COMPARED_FILES if (out / name).exists()}
 
 
+@pytest.fixture(scope="module")
+def linear_run(tmp_path_factory, tiny_checkpoint, tiny_database) -> tuple[Path, dict[str, bytes]]:
+    """The linear protocol once, with one torch thread: its out folder and files."""
+    out = tmp_path_factory.mktemp("linear") / "out"
+    return out, evaluate(tiny_checkpoint, tiny_database, out, *METHODS["linear"], threads=1)
+
+
 @pytest.mark.parametrize("method", list(METHODS))
-def test_same_seed_same_files(tmp_path, tiny_checkpoint, tiny_database, method):
-    first = evaluate(tiny_checkpoint, tiny_database, tmp_path / "a", *METHODS[method], threads=1)
+def test_same_seed_same_files(tmp_path, tiny_checkpoint, tiny_database, linear_run, method):
+    if method == "linear":
+        first = linear_run[1]
+    else:
+        first = evaluate(tiny_checkpoint, tiny_database, tmp_path / "a", *METHODS[method], threads=1)
     second = evaluate(tiny_checkpoint, tiny_database, tmp_path / "b", *METHODS[method], threads=2)
     expected = set(COMPARED_FILES) - ({"target.json"} if "--compare" in METHODS[method] else set())
     assert set(first) == expected
@@ -46,23 +56,19 @@ def test_same_seed_same_files(tmp_path, tiny_checkpoint, tiny_database, method):
     assert result["encoders"]["umedpt"] and result["role"] == "held_out"
 
 
-def test_warm_feature_cache_gives_the_same_files(tmp_path, tiny_checkpoint, tiny_database):
-    cold = evaluate(tiny_checkpoint, tiny_database, tmp_path / "out", *SCARCITY)
-    assert list((tmp_path / "out" / "feature_cache").glob("*.npz"))
-    warm = evaluate(
-        tiny_checkpoint, tiny_database, tmp_path / "out", *SCARCITY
-    )  # rerun into the same folder: cache hits
-    assert cold == warm
+def test_warm_feature_cache_gives_the_same_files(tiny_checkpoint, tiny_database, linear_run):
+    out, cold = linear_run
+    assert list((out / "feature_cache").glob("*.npz"))
+    assert evaluate(tiny_checkpoint, tiny_database, out, *METHODS["linear"]) == cold  # a rerun reads the cache
 
 
-def test_another_seed_draws_other_subsets(tmp_path, tiny_checkpoint, tiny_database):
-    args = ("--fractions", "0.01", "--seeds", "2")
-    seed_0 = json.loads(evaluate(tiny_checkpoint, tiny_database, tmp_path / "s0", *args)["data_scarcity.json"])
-    seed_5 = json.loads(
-        evaluate(tiny_checkpoint, tiny_database, tmp_path / "s5", *args, "--seed", "5")["data_scarcity.json"]
+def test_another_seed_draws_other_subsets(tmp_path, tiny_checkpoint, tiny_database, linear_run):
+    (seed_0,) = json.loads(linear_run[1]["data_scarcity.json"])
+    (seed_5,) = json.loads(
+        evaluate(tiny_checkpoint, tiny_database, tmp_path, *METHODS["linear"], "--seed", "5")["data_scarcity.json"]
     )
-    assert seed_0[0]["train_examples"] == seed_5[0]["train_examples"]  # one example per class either way
-    assert seed_0[0]["encoders"]["random-init"] != seed_5[0]["encoders"]["random-init"]  # other weights, other picks
+    assert seed_0["train_examples"] == seed_5["train_examples"]  # stratified: the same counts per class
+    assert seed_0["encoders"]["random-init"] != seed_5["encoders"]["random-init"]  # other weights, other picks
 
 
 def test_few_shot_is_reproducible(tiny_checkpoint):

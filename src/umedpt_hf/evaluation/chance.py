@@ -31,6 +31,10 @@ def classification_chance(train_labels, test_labels, num_classes: int, metric: s
     train, test = np.asarray(train_labels, dtype=int), np.asarray(test_labels, dtype=int)
     if train.size == 0 or test.size == 0:
         raise ValueError("chance level needs non-empty training and test labels")
+    for split, labels in (("train", train), ("test", test)):
+        if labels.min() < 0 or labels.max() >= num_classes:
+            bad = int(labels[(labels < 0) | (labels >= num_classes)][0])
+            raise ValueError(f"{split} label {bad} is not a class index of a {num_classes}-class task")
     q, p = _frequencies(train, num_classes), _frequencies(test, num_classes)
     present = p > 0
     if metric == "macro_f1":
