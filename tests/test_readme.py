@@ -42,7 +42,7 @@ RUN_LANGUAGES = {"bash", "sh", "shell", "python"}
 SHOWN_LANGUAGES = {"text", "yaml", "json", "bibtex", "console", "toml", "markdown", ""}
 LINKED = ["examples", "tests", "hub_cards", "scripts", "benchmarks", "src", "pyproject.toml", "Makefile", "README.md"]
 # the umedpt-mini tasks the stand-in database holds: one per task type, and one held-out task for `umedpt evaluate`
-STAND_IN_TASKS = ["modality_cls", "mni152_tissue_seg", "dsb2018_nuclei_det", "xray_bodypart_cls"]
+STAND_IN_TASKS = ["modality_cls", "head_ct_tissue_seg", "dsb2018_nuclei_det", "xray_bodypart_cls"]
 ONLY_STAND_IN_TASKS = r"\1 --only " + " ".join(STAND_IN_TASKS) + r"\2"
 STAND_IN_CONFIG = {"training": {"max_steps": 2, "save_steps": 1, "logging_steps": 1, "warmup_steps": 0},
                    "data": {"image_size": 32, "batch_size": 2, "augment": False}}  # fmt: skip

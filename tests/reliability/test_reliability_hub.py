@@ -260,7 +260,7 @@ CLI_CASES = [
      r"Space id 'me/--' is not valid"),
     ("SafetensorError: evaluate on truncated weights", truncate,
      ["evaluate", "--model", "{model}", "--data", "{database}", "--tasks", "xray_bodypart_cls"],
-     r"(safetensors|truncated|incomplete).*model"),
+     r"(?=.*(safetensors|truncated|incomplete)).*model"),
     ("garbage config.json to evaluate is not a missing checkpoint", write("config.json", "{garbage"),
      ["evaluate", "--model", "{model}", "--data", "{database}", "--tasks", "xray_bodypart_cls"],
      r"config\.json (is not valid JSON|cannot be read)"),
@@ -268,7 +268,7 @@ CLI_CASES = [
      r"config\.json"),
     ("PermissionError: data build where nobody may write", None,
      ["data", "build", "--out", "/sys/kernel/umedpt-db", "--only", "xray_bodypart_cls"],
-     r"(Permission denied|Operation not permitted|Read-only file system).*/sys/kernel/umedpt-db"),
+     r"(?=.*(Permission denied|Operation not permitted|Read-only file system)).*/sys/kernel/umedpt-db"),
     ("usage error: a missing argument", None, ["push", "{model}"], r"required: repo_id \(see umedpt push --help\)"),
 ]  # fmt: skip
 
