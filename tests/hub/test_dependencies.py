@@ -18,7 +18,8 @@ from umedpt_hf.hub.card import OPTIONAL_EXTRAS, REMOTE_CODE_REQUIREMENTS
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = REPO_ROOT / "src" / "umedpt_hf"
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
-IMPORT_NAMES = {"pillow": "PIL", "pyyaml": "yaml", "scikit-learn": "sklearn", "huggingface-hub": "huggingface_hub"}
+IMPORT_NAMES = {"pillow": "PIL", "pyyaml": "yaml", "scikit-learn": "sklearn", "huggingface-hub": "huggingface_hub",
+                "opencv-python-headless": "cv2"}  # fmt: skip
 
 
 def _project() -> dict:

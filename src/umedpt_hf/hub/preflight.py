@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import struct
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 from huggingface_hub.utils import validate_repo_id
 from safetensors import SafetensorError, safe_open
-from transformers.utils import logging as hf_logging
+
+from umedpt_hf.evaluation.encoders import quiet_loading
 
 # what loading a broken folder raises, besides ValueError (safetensors, torch and transformers do not agree on a class)
 _LOAD_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OSError, RuntimeError, SafetensorError)
@@ -85,29 +84,14 @@ def check_weight_files(folder: Path, weight_files: list[str]) -> None:
         check_safetensors(folder / name)
 
 
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """No load report, progress bar or warning from a load whose result is checked here."""
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
 def check_loads(folder: Path, architecture: str) -> None:
     """The folder loads with ``from_pretrained`` (config and weights), every parameter found with its shape."""
     import umedpt_hf
 
     model_class = getattr(umedpt_hf, architecture, None) or umedpt_hf.UMedPTModel
     try:
-        with _quiet_transformers():
+        with quiet_loading(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             _, info = model_class.from_pretrained(folder, output_loading_info=True)
     except _LOAD_ERRORS as error:
         summary = " ".join(str(error).split())[:300]
