@@ -114,3 +114,22 @@ def test_card_lists_training_sources_their_licences_and_held_out_tasks(tiny_mode
     assert "No evaluation results were published" in text and card.data.eval_results is None
     with pytest.raises(FileNotFoundError, match=r"tasks\.json"):
         render_model_card(tiny_model_dir, "someone/umedpt-tiny", training_data=tmp_path / "missing")
+
+
+def test_card_shows_each_tasks_preprocessing_as_training_applied_it():
+    from umedpt_hf.hub.card import preprocessing_table
+
+    processor = {
+        "image_processor_type": "UMedPTImageProcessor",
+        "size": {"height": 64, "width": 64},
+        "modality": None,
+        "task_preprocessing": {
+            "head_ct_tissue_seg": {"modality": "ct", "window": "soft_tissue", "num_labels": 3,
+                                   "size": {"height": 128, "width": 128}},
+            "modality_cls": {"modality": None, "window": None, "size": {"height": 64, "width": 64}},
+        },
+    }  # fmt: skip
+    table = preprocessing_table(processor)
+    assert '| `head_ct_tissue_seg` | ct | `"soft_tissue"` | 128x128 | 3 |' in table
+    assert "| `modality_cls` | auto | - | 64x64 | - |" in table
+    assert "task_preprocessing" in table

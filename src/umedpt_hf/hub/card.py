@@ -104,7 +104,22 @@ def preprocessing_table(processor: dict) -> str:
         for key, label in keys
         if key in processor
     ]
-    return _markdown_table(["setting", "value"], rows)
+    table = _markdown_table(["setting", "value"], rows)
+    tasks = processor.get("task_preprocessing") or {}
+    if not tasks:
+        return table
+    task_rows = [
+        [
+            f"`{name}`",
+            entry.get("modality") or "auto",
+            f"`{json.dumps(entry['window'])}`" if entry.get("window") is not None else "-",
+            "x".join(str(entry["size"][side]) for side in ("height", "width")) if entry.get("size") else "default",
+            str(entry.get("num_labels", "-")),
+        ]
+        for name, entry in tasks.items()
+    ]
+    per_task = _markdown_table(["task", "modality", "CT window", "size", "labels"], task_rows)
+    return f"{table}\n\nAs training applied it, task by task (`task_preprocessing`):\n\n{per_task}"
 
 
 def load_training_data(source: str | Path | dict | list) -> tuple[list[dict], str | None]:
