@@ -137,7 +137,9 @@ def test_automodel_on_a_multitask_checkpoint_gives_the_encoder(tiny_model, tmp_p
     assert isinstance(encoder, UMedPTModel)
     pixel_values = torch.randn(2, 3, 64, 64)
     assert torch.equal(encoder(pixel_values).pooler_output, tiny_model.umedpt(pixel_values).pooler_output)
-    assert torch.equal(encoder.get_image_features(pixel_values), tiny_model.get_image_features(pixel_values))
+    features = encoder.get_image_features(pixel_values)
+    assert torch.equal(features.pooler_output, tiny_model.get_image_features(pixel_values).pooler_output)
+    assert features.last_hidden_state.shape[1] == tiny_model.umedpt.channels[-1]
 
 
 REMOTE_CODE_SCRIPT = textwrap.dedent(
