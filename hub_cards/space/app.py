@@ -212,7 +212,7 @@ class UMedPTDemo:
         pixel_values = inputs["pixel_values"]
         shown = self.display_image(array, kwargs)
         height, width = shown.shape[:2]
-        embedding = self.model.get_image_features(pixel_values)[0]
+        embedding = self.model.get_image_features(pixel_values).pooler_output[0]
         summary = {
             "dimension": int(embedding.numel()),
             "l2_norm": round(float(embedding.norm()), 4),
