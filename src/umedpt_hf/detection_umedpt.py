@@ -46,6 +46,11 @@ class UMedPTDetectionDecoder(nn.Module):
         return [self.class_tower(x) for x in levels], [self.box_tower(x) for x in levels]
 
 
+def at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
+    """float16 / bfloat16 -> float32; float32 and float64 unchanged."""
+    return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
+
+
 class UMedPTFCOSHead(nn.Module):
     """One detection task: class logits, (l, t, r, b) distances and centerness on every FPN location."""
 
@@ -68,17 +73,18 @@ class UMedPTFCOSHead(nn.Module):
         for level, (cls_x, box_x) in enumerate(zip(class_features, box_features)):
             height, width = cls_x.shape[-2:]
             stride_y, stride_x = image_size[0] / height, image_size[1] / width
-            # predictions, box decoding and losses in float32: under bf16 autocast exp() and GIoU lose too much
-            logits.append(self.class_logits(cls_x).float().flatten(2).transpose(1, 2))
-            raw = self.scales[level] * self.box_regression(box_x).float()
+            # predictions, box decoding and losses in at least float32: under bf16 autocast exp() and GIoU lose too much
+            logits.append(at_least_float32(self.class_logits(cls_x)).flatten(2).transpose(1, 2))
+            raw = self.scales[level] * at_least_float32(self.box_regression(box_x))
             level_stride = math.sqrt(stride_x * stride_y)
             distances.append((torch.exp(raw.clamp(max=10.0)) * level_stride).flatten(2).transpose(1, 2))
-            centerness.append(self.centerness(box_x).float().flatten(1))
-            ys = (torch.arange(height, device=cls_x.device, dtype=torch.float32) + 0.5) * stride_y
-            xs = (torch.arange(width, device=cls_x.device, dtype=torch.float32) + 0.5) * stride_x
+            centerness.append(at_least_float32(self.centerness(box_x)).flatten(1))
+            grid = {"device": cls_x.device, "dtype": raw.dtype}
+            ys = (torch.arange(height, **grid) + 0.5) * stride_y
+            xs = (torch.arange(width, **grid) + 0.5) * stride_x
             grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
             points.append(torch.stack([grid_x.flatten(), grid_y.flatten()], dim=1))
-            strides.append(torch.full((height * width,), level_stride, device=cls_x.device))
+            strides.append(torch.full((height * width,), level_stride, **grid))
         return {
             "logits": torch.cat(logits, dim=1),
             "distances": torch.cat(distances, dim=1),

@@ -53,9 +53,13 @@ class UMedPTSingleTaskModel(UMedPTPreTrainedModel):
                 return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
             task = cls._only_task_of_kind(config, pretrained_model_name_or_path)
         kwargs["config"] = cls.config_for_task(config, task, pretrained_model_name_or_path)
-        renaming = {rf"^heads\.{re.escape(task)}\.": f"{cls.head_name}."}
-        kwargs["key_mapping"] = {**(kwargs.get("key_mapping") or {}), **renaming}
-        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        head_keys = rf"^heads\.{re.escape(task)}\."
+        kwargs["key_mapping"] = {**(kwargs.get("key_mapping") or {}), head_keys: f"{cls.head_name}."}
+        model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        # the model saves its head under its own name, not back under the multi-task checkpoint's
+        conversions = getattr(model, "_weight_conversions", None) or []
+        model._weight_conversions = [c for c in conversions if getattr(c, "source_patterns", None) != [head_keys]]
+        return model
 
     @classmethod
     def _only_task_of_kind(cls, config: UMedPTConfig, source) -> str:
