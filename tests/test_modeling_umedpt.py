@@ -129,8 +129,13 @@ REMOTE_CODE_SCRIPT = textwrap.dedent(
     assert importlib.util.find_spec("umedpt_hf") is None, "umedpt_hf must not be importable here"
     import torch
     from transformers import AutoModel
+    from transformers import AutoModelForObjectDetection, AutoModelForPreTraining
     model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
     pixel_values = torch.load(sys.argv[2])
+    multitask = AutoModelForPreTraining.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
+    detector = AutoModelForObjectDetection.from_pretrained(sys.argv[1], task="nuclei", trust_remote_code=True).eval()
+    assert torch.equal(detector(pixel_values).logits, multitask(pixel_values, task="nuclei").logits)
+    assert detector.config.id2label == {0: "nucleus"}
     torch.save(model(pixel_values).pooler_output, sys.argv[3])
     print(type(model).__module__)
     """
@@ -140,9 +145,8 @@ REMOTE_CODE_SCRIPT = textwrap.dedent(
 def test_remote_code_loading_in_a_process_without_the_package(tiny_model, tmp_path):
     model_dir = tmp_path / "model"
     tiny_model.eval().save_pretrained(model_dir)
-    assert {"modeling_umedpt.py", "configuration_umedpt.py", "detection_umedpt.py"} <= {
-        p.name for p in model_dir.iterdir()
-    }
+    split_modules = {"encoder_umedpt.py", "multitask_umedpt.py", "single_task_umedpt.py", "backbone_umedpt.py"}
+    assert {"modeling_umedpt.py", "configuration_umedpt.py", *split_modules} <= {p.name for p in model_dir.iterdir()}
     pixel_values = torch.randn(2, 3, 64, 64)
     torch.save(pixel_values, tmp_path / "in.pt")
     script = tmp_path / "load.py"

@@ -73,7 +73,8 @@ class UMedPTSingleTaskModel(UMedPTPreTrainedModel):
         found = f"the {cls.pipeline_task} tasks {candidates}" if candidates else f"no {cls.pipeline_task} task"
         raise ValueError(
             f"{source} is a multi-task UMedPT checkpoint with {found}: pass task=<name> to take one task's labels "
-            f"and trained head, or num_labels= / id2label= for a fresh head."
+            f"and trained head, or num_labels= / id2label= for a fresh head (for a pipeline, load the model so and "
+            f"pass it with image_processor={source!r})."
         )
 
     @classmethod
