@@ -9,8 +9,8 @@ import unittest
 import pytest
 import torch
 from transformers import Swinv2Config
-from transformers.utils import logging
 from transformers.models.auto import modeling_auto
+from transformers.utils import logging
 from transformers_compat import common_tests
 
 from umedpt_hf import (
