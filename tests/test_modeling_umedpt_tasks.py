@@ -27,13 +27,11 @@ from umedpt_hf import (
 PIXELS = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.fixture(scope="module")
-def multitask_folder(tmp_path_factory):
-    from conftest import FOUR_TASKS
-
+@pytest.fixture
+def multitask_folder(tmp_path, four_tasks):
     torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("multitask")
-    UMedPTForMultiTask(tiny_config(tasks=FOUR_TASKS)).save_pretrained(folder)
+    folder = tmp_path / "multitask"
+    UMedPTForMultiTask(tiny_config(tasks=four_tasks)).save_pretrained(folder)
     return folder
 
 
@@ -178,3 +176,30 @@ def test_squeezer_projection_sets_the_image_vector_size(tmp_path):
     model.save_pretrained(tmp_path)
     loaded = UMedPTForMultiTask.from_pretrained(tmp_path).eval()
     assert torch.equal(loaded(PIXELS, task="chest").logits, model(PIXELS, task="chest").logits)
+
+
+def test_one_host_read_per_forward_whatever_the_task_type(four_tasks, monkeypatch):
+    """Reading a tensor's value on the host (`.item()`, `.tolist()`, `bool()`, `int()`, `float()`) waits for an
+    accelerator: the model's own code does it once per forward (the fused input check), with or without labels."""
+    import sys
+
+    reads = []
+    for method in ("item", "tolist", "__bool__", "__int__", "__float__", "__index__"):
+        original = getattr(torch.Tensor, method)
+
+        def counted(self, *args, _original=original, _method=method, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if "umedpt_hf" in caller:
+                reads.append((_method, caller))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, method, counted)
+    model = UMedPTForMultiTask(tiny_config(tasks=four_tasks))
+    for task, spec in four_tasks.items():
+        batch = make_task_batch(spec["type"], len(spec["labels"]))
+        for labels in (batch["labels"], None):
+            reads.clear()
+            output = model(batch["pixel_values"], task=task, labels=labels)
+            if labels is not None:
+                output.loss.backward()
+            assert len(reads) == 1, (task, reads)

@@ -107,21 +107,23 @@ def distances_to_boxes(points: torch.Tensor, distances: torch.Tensor) -> torch.T
     return torch.stack([x - distances[..., 0], y - distances[..., 1], x + distances[..., 2], y + distances[..., 3]], -1)
 
 
-def image_scale(image_size: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
-    """(width, height, width, height) of an image of (height, width), to scale boxes between pixels and [0, 1]."""
-    height, width = image_size
-    return torch.tensor([width, height, width, height], dtype=like.dtype, device=like.device)
+def scale_boxes(boxes: torch.Tensor, x_scale: float, y_scale: float) -> torch.Tensor:
+    """Multiply the x coordinates of (x0, y0, x1, y1) boxes by `x_scale` and the y coordinates by `y_scale` (Python
+    numbers: no tensor is copied to the device)."""
+    x0, y0, x1, y1 = boxes.unbind(-1)
+    return torch.stack([x0 * x_scale, y0 * y_scale, x1 * x_scale, y1 * y_scale], dim=-1)
 
 
 def normalised_cxcywh_to_xyxy(boxes: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
     """Normalised (cx, cy, w, h) -> absolute (x0, y0, x1, y1) pixels for an image of (height, width)."""
-    return center_to_corners_format(boxes) * image_scale(image_size, boxes)
+    height, width = image_size
+    return scale_boxes(center_to_corners_format(boxes), width, height)
 
 
 def xyxy_to_normalised_cxcywh(boxes: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
     """Absolute (x0, y0, x1, y1) -> normalised (cx, cy, w, h), clipped to the image."""
-    scale = image_scale(image_size, boxes)
-    return corners_to_center_format(torch.minimum(boxes.clamp(min=0), scale) / scale)
+    height, width = image_size
+    return corners_to_center_format(scale_boxes(boxes, 1 / width, 1 / height).clamp(0, 1))
 
 
 def assign_fcos_targets(
@@ -195,7 +197,7 @@ def fcos_loss(
     positive = torch.stack(matched) >= 0
     weights = positive.to(logits.dtype)
     num_positive = weights.sum()
-    class_targets = nn.functional.one_hot(torch.stack(classes), logits.shape[-1]).to(logits.dtype) * weights[..., None]
+    class_targets = torch.zeros_like(logits).scatter_(-1, torch.stack(classes)[..., None], weights[..., None])
     focal = sigmoid_focal_loss(logits, class_targets).sum()
     focal_term = focal / focal_loss_at_prior(prior_probability, num_positive, logits.numel())
 

@@ -137,6 +137,15 @@ class LabelCheck:
         return "?"
 
 
+def read_flags(flags: dict[str, torch.Tensor]) -> dict[str, bool]:
+    """Whether each flag tensor has a True entry, read with one transfer per device (none for CPU tensors)."""
+    found = {}
+    for device in {flag.device for flag in flags.values()}:
+        names = [name for name, flag in flags.items() if flag.device == device]
+        found.update(zip(names, torch.stack([flags[name].any() for name in names]).tolist()))
+    return found
+
+
 def validate_inputs(
     task: str | None,
     task_type: str,
@@ -156,14 +165,14 @@ def validate_inputs(
         check = LabelCheck(task, task_type, num_labels, pixel_values.shape[0], ignore_index)
         if task_type == "detection":
             targets, box_flags = check.detection_labels(labels)
-            flags.update({problem: flag.to(pixel_values.device) for problem, flag in box_flags.items()})
+            flags.update(box_flags)
             labels = targets
         else:
             labels, bad_values = check.tensor_labels(labels)
-            flags["labels out of range"] = bad_values.reshape(-1).to(pixel_values.device)
-    found = torch.stack([flag.any() for flag in flags.values()]).tolist()  # the one host synchronisation
-    for (problem, flag), bad in zip(flags.items(), found):
-        if not bad:
+            flags["labels out of range"] = bad_values.reshape(-1)
+    found = read_flags(flags)
+    for problem, flag in flags.items():
+        if not found[problem]:
             continue
         if problem.startswith("pixel_values"):
             prefix = f"Task {task!r}: " if task else ""
