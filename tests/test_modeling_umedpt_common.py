@@ -135,24 +135,8 @@ class UMedPTModelTest(ModelTesterMixin, unittest.TestCase):
     def test_config(self):
         self.config_tester.run_common_tests()
 
-    @unittest.skip(reason="UMedPT does not use inputs_embeds (as UperNet, ConvNext)")
-    def test_inputs_embeds(self):
-        pass
-
-    @unittest.skip(reason="UMedPT does not use inputs_embeds (as UperNet, ConvNext)")
-    def test_inputs_embeds_matches_input_ids(self):
-        pass
-
     @unittest.skip(reason="UMedPT does not support input and output embeddings (as UperNet, ConvNext)")
     def test_model_get_set_embeddings(self):
-        pass
-
-    @unittest.skip(reason="UMedPT does not use feedforward chunking (as ConvNext, Dinov2)")
-    def test_feed_forward_chunking(self):
-        pass
-
-    @unittest.skip(reason="UMedPT does not have tied weights (as UperNet)")
-    def test_tied_model_weights_key_ignore(self):
         pass
 
 

@@ -84,6 +84,25 @@ class UMedPTPreTrainedModel(PreTrainedModel):
             init.constant_(module.class_logits.bias, -math.log((1 - prior) / prior))
             init.ones_(module.scales)
 
+    def _checked_encoding(
+        self, task: str, task_type: str, num_labels: int, pixel_values: torch.Tensor, labels, output_hidden_states
+    ) -> tuple[UMedPTModelOutput, object]:
+        """What every task model does first: the one input check (one host read; returns the labels ready for the
+        loss), then the encoder (`self.umedpt`) on the pixel values."""
+        labels = validate_inputs(
+            task,
+            task_type,
+            num_labels,
+            pixel_values,
+            labels,
+            self.config.num_channels,
+            self.config.segmentation_ignore_index,
+        )
+        encoded = self.umedpt(
+            pixel_values, output_hidden_states=output_hidden_states, check_inputs=False, return_dict=True
+        )
+        return encoded, labels
+
     def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs) -> None:
         """Save as usual, with an `auto_map` for every UMedPT Auto class and the modules that define them, so that
         `AutoModel.from_pretrained(dir, trust_remote_code=True)` works where `umedpt_hf` is not installed."""

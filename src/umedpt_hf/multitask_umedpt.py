@@ -12,7 +12,6 @@ from .encoder_umedpt import UMedPTModel, UMedPTPreTrainedModel
 from .heads_umedpt import build_task_head, task_output
 from .outputs_umedpt import UMedPTModelOutput
 from .pixel_decoder_umedpt import build_pixel_decoder
-from .validation_umedpt import validate_inputs
 
 
 class UMedPTForMultiTask(UMedPTPreTrainedModel):
@@ -86,17 +85,8 @@ class UMedPTForMultiTask(UMedPTPreTrainedModel):
             `(N,)` and normalised `(cx, cy, w, h)` `boxes` `(N, 4)`. Checked with one host synchronisation.
         """
         task, spec = self._task_spec(task)
-        labels = validate_inputs(
-            task,
-            spec["type"],
-            len(spec["labels"]),
-            pixel_values,
-            labels,
-            self.config.num_channels,
-            self.config.segmentation_ignore_index,
-        )
-        encoded = self.umedpt(
-            pixel_values, output_hidden_states=output_hidden_states, check_inputs=False, return_dict=True
+        encoded, labels = self._checked_encoding(
+            task, spec["type"], len(spec["labels"]), pixel_values, labels, output_hidden_states
         )
         return self.decode(task, encoded, pixel_values.shape[-2:], labels)
 

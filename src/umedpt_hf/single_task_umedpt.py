@@ -19,7 +19,7 @@ from .detection_umedpt import build_detection_decoder
 from .encoder_umedpt import MULTITASK_ONLY_KEYS, UMedPTModel, UMedPTPreTrainedModel
 from .heads_umedpt import build_head, task_output
 from .pixel_decoder_umedpt import build_pixel_decoder
-from .validation_umedpt import CLASSIFICATION_PROBLEMS, validate_inputs
+from .validation_umedpt import CLASSIFICATION_PROBLEMS
 
 logger = logging.get_logger(__name__)
 
@@ -95,20 +95,40 @@ class UMedPTSingleTaskModel(UMedPTPreTrainedModel):
             config.problem_type = {v: k for k, v in CLASSIFICATION_PROBLEMS.items()}[spec["type"]]
         return config
 
-    def _checked(self, task_type: str, pixel_values: torch.Tensor, labels):
-        return validate_inputs(
-            self.pipeline_task,
-            task_type,
-            self.config.num_labels,
-            pixel_values,
-            labels,
-            self.config.num_channels,
-            self.config.segmentation_ignore_index,
-        )
+    def __init__(self, config: UMedPTConfig) -> None:
+        super().__init__(config)
+        kind = self.task_types[0]
+        # only the classifier reads the image vector: the other models are built without the squeezer
+        self.umedpt = UMedPTModel(config, add_pooling_layer=kind == "classification")
+        if kind == "segmentation":
+            self.pixel_decoder = build_pixel_decoder(self.umedpt.channels, config)
+        if kind == "detection":
+            self.detection_decoder = build_detection_decoder(self.umedpt.channels, config)
+        setattr(self, self.head_name, build_head(kind, config.num_labels, config))
+        self.post_init()
 
-    def _encode(self, pixel_values: torch.Tensor, output_hidden_states: bool | None):
-        return self.umedpt(
-            pixel_values, output_hidden_states=output_hidden_states, check_inputs=False, return_dict=True
+    @can_return_tuple
+    def forward(self, pixel_values: torch.Tensor, labels=None, output_hidden_states: bool | None = None, **kwargs):
+        r"""
+        labels (*optional*):
+            The labels of the model's task type (see the class docstring).
+        """
+        return self._run(self.task_types[0], pixel_values, labels, output_hidden_states)
+
+    def _run(self, task_type: str, pixel_values: torch.Tensor, labels, output_hidden_states: bool | None):
+        """Check the inputs (one host read), encode, and run the decoder and head of `task_type`."""
+        encoded, labels = self._checked_encoding(
+            self.pipeline_task, task_type, self.config.num_labels, pixel_values, labels, output_hidden_states
+        )
+        return task_output(
+            task_type,
+            getattr(self, self.head_name),
+            encoded,
+            labels,
+            pixel_values.shape[-2:],
+            self.config,
+            pixel_decoder=getattr(self, "pixel_decoder", None),
+            detection_decoder=getattr(self, "detection_decoder", None),
         )
 
 
@@ -122,12 +142,6 @@ class UMedPTForImageClassification(UMedPTSingleTaskModel):
     head_name = "classifier"
     pipeline_task = "image-classification"
     _keys_to_ignore_on_load_unexpected = MULTITASK_ONLY_KEYS
-
-    def __init__(self, config: UMedPTConfig) -> None:
-        super().__init__(config)
-        self.umedpt = UMedPTModel(config)
-        self.classifier = build_head("classification", config.num_labels, config)
-        self.post_init()
 
     def problem_task_type(self, labels) -> str:
         """The loss to use: "classification", "multilabel" or "regression"."""
@@ -147,77 +161,26 @@ class UMedPTForImageClassification(UMedPTSingleTaskModel):
         labels (`torch.Tensor`, *optional*):
             Class indices `(batch,)`, multi-label targets `(batch, num_labels)` in [0, 1], or regression targets.
         """
-        task_type = self.problem_task_type(labels)
-        labels = self._checked(task_type, pixel_values, labels)
-        encoded = self._encode(pixel_values, output_hidden_states)
-        return task_output(task_type, self.classifier, encoded, labels, pixel_values.shape[-2:], self.config)
+        return self._run(self.problem_task_type(labels), pixel_values, labels, output_hidden_states)
 
 
 class UMedPTForSemanticSegmentation(UMedPTSingleTaskModel):
     """UMedPT encoder (without the squeezer) + the shared pixel decoder + one segmentation head (`config.id2label`
-    includes background)."""
+    includes background). `labels`: class indices `(batch, H, W)`, or `config.segmentation_ignore_index` for pixels
+    without a label."""
 
     task_types = ("segmentation",)
     head_name = "segmentation_head"
     pipeline_task = "semantic-segmentation"
     _keys_to_ignore_on_load_unexpected = [r"heads\.", r"detection_decoder\.", r"umedpt\.squeezer\."]
 
-    def __init__(self, config: UMedPTConfig) -> None:
-        super().__init__(config)
-        self.umedpt = UMedPTModel(config, add_pooling_layer=False)
-        self.pixel_decoder = build_pixel_decoder(self.umedpt.channels, config)
-        self.segmentation_head = build_head("segmentation", config.num_labels, config)
-        self.post_init()
-
-    @can_return_tuple
-    def forward(self, pixel_values: torch.Tensor, labels=None, output_hidden_states: bool | None = None, **kwargs):
-        r"""
-        labels (`torch.LongTensor` of shape `(batch, H, W)`, *optional*):
-            Class indices, or `config.segmentation_ignore_index` for pixels without a label.
-        """
-        labels = self._checked("segmentation", pixel_values, labels)
-        encoded = self._encode(pixel_values, output_hidden_states)
-        return task_output(
-            "segmentation",
-            self.segmentation_head,
-            encoded,
-            labels,
-            pixel_values.shape[-2:],
-            self.config,
-            pixel_decoder=self.pixel_decoder,
-        )
-
 
 class UMedPTForObjectDetection(UMedPTSingleTaskModel):
     """UMedPT encoder (without the squeezer) + the shared FPN/FCOS decoder + one FCOS head (`config.id2label` holds
-    the object classes)."""
+    the object classes). `labels`: one dict per image with `class_labels` `(N,)` and normalised `(cx, cy, w, h)`
+    `boxes` `(N, 4)`."""
 
     task_types = ("detection",)
     head_name = "detection_head"
     pipeline_task = "object-detection"
     _keys_to_ignore_on_load_unexpected = [r"heads\.", r"pixel_decoder\.", r"umedpt\.squeezer\."]
-
-    def __init__(self, config: UMedPTConfig) -> None:
-        super().__init__(config)
-        self.umedpt = UMedPTModel(config, add_pooling_layer=False)
-        self.detection_decoder = build_detection_decoder(self.umedpt.channels, config)
-        self.detection_head = build_head("detection", config.num_labels, config)
-        self.post_init()
-
-    @can_return_tuple
-    def forward(self, pixel_values: torch.Tensor, labels=None, output_hidden_states: bool | None = None, **kwargs):
-        r"""
-        labels (`list[dict]`, *optional*):
-            One dict per image with `class_labels` `(N,)` and normalised `(cx, cy, w, h)` `boxes` `(N, 4)`.
-        """
-        labels = self._checked("detection", pixel_values, labels)
-        encoded = self._encode(pixel_values, output_hidden_states)
-        return task_output(
-            "detection",
-            self.detection_head,
-            encoded,
-            labels,
-            pixel_values.shape[-2:],
-            self.config,
-            detection_decoder=self.detection_decoder,
-        )
