@@ -77,7 +77,8 @@ class UMedPTConfig(BackboneConfigMixin, PreTrainedConfig):
         fcos_center_sampling_radius (`float`, *optional*, defaults to 1.5):
             FCOS centre sampling radius in units of the level stride.
         fcos_prior_probability (`float`, *optional*, defaults to 0.01):
-            Initial foreground probability of the detection class logits.
+            Initial foreground probability of the detection class logits; the focal term of the detection loss is
+            divided by its value at this probability.
         centerness_loss_weight (`float`, *optional*, defaults to 0.2):
             Weight of the centerness term in the detection loss (a weighted mean of the three FCOS terms, each
             normalised by its value at the prior, so that a fresh detection loss is about 1).
