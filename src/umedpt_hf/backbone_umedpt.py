@@ -8,15 +8,13 @@ from transformers.modeling_outputs import BackboneOutput
 from transformers.utils.generic import can_return_tuple
 
 from .configuration_umedpt import UMedPTConfig
-from .encoder_umedpt import MULTITASK_ONLY_KEYS, UMedPTModel, UMedPTPreTrainedModel
+from .encoder_umedpt import UMedPTModel, UMedPTPreTrainedModel
 
 
 class UMedPTBackbone(BackboneMixin, UMedPTPreTrainedModel):
     """UMedPT's encoder as a transformers backbone. `config.out_features` / `config.out_indices` choose among the
     stages of the encoder's pyramid (`config.pyramid_stage_names`); `num_features` gives the channels of every stage.
     Returns `feature_maps` and, with `output_hidden_states=True`, the encoder backbone's `hidden_states`."""
-
-    _keys_to_ignore_on_load_unexpected = [*MULTITASK_ONLY_KEYS, r"umedpt\.squeezer\."]
 
     has_attentions = False
 

@@ -34,8 +34,17 @@ AUTO_MAP = {
 }
 # the modules `save_pretrained` copies (with everything they import relatively) for remote-code loading
 REMOTE_CODE_MODULES = ("modeling_umedpt.py", "configuration_umedpt.py")
-# what a multi-task checkpoint holds beyond the encoder
-MULTITASK_ONLY_KEYS = [r"heads\.", r"pixel_decoder\.", r"detection_decoder\."]
+# the parts of UMedPT checkpoints beyond the encoder: a model loading a checkpoint that has parts it lacks (the encoder
+# from a multi-task or single-task checkpoint, a segmentation model from a multi-task one) leaves them behind
+UMEDPT_PART_KEYS = [
+    r"heads\.",
+    r"pixel_decoder\.",
+    r"detection_decoder\.",
+    r"squeezer\.",
+    r"^classifier\.",
+    r"^segmentation_head\.",
+    r"^detection_head\.",
+]
 
 
 class UMedPTSqueezer(nn.Module):
@@ -62,6 +71,7 @@ class UMedPTPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     supports_gradient_checkpointing = True
+    _keys_to_ignore_on_load_unexpected = UMEDPT_PART_KEYS
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -128,9 +138,6 @@ def save_remote_code(save_directory: str | os.PathLike) -> list[Path]:
 class UMedPTModel(UMedPTPreTrainedModel):
     """The UMedPT encoder: any transformers backbone (BatchNorm built as GroupNorm(1, C)) plus the squeezer. Its
     `pooler_output` is the image vector. `add_pooling_layer=False` builds it without the squeezer."""
-
-    # loading the encoder from a multi-task checkpoint leaves its decoders and heads behind, as intended
-    _keys_to_ignore_on_load_unexpected = MULTITASK_ONLY_KEYS
 
     def __init__(self, config: UMedPTConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)

@@ -16,7 +16,7 @@ from transformers.utils.generic import can_return_tuple
 
 from .configuration_umedpt import UMedPTConfig
 from .detection_umedpt import build_detection_decoder
-from .encoder_umedpt import MULTITASK_ONLY_KEYS, UMedPTModel, UMedPTPreTrainedModel
+from .encoder_umedpt import UMedPTModel, UMedPTPreTrainedModel
 from .heads_umedpt import build_head, task_output
 from .pixel_decoder_umedpt import build_pixel_decoder
 from .validation_umedpt import CLASSIFICATION_PROBLEMS
@@ -55,11 +55,12 @@ class UMedPTSingleTaskModel(UMedPTPreTrainedModel):
         kwargs["config"] = cls.config_for_task(config, task, pretrained_model_name_or_path)
         head_keys = rf"^heads\.{re.escape(task)}\."
         kwargs["key_mapping"] = {**(kwargs.get("key_mapping") or {}), head_keys: f"{cls.head_name}."}
-        model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, loading info) with output_loading_info
         # the model saves its head under its own name, not back under the multi-task checkpoint's
         conversions = getattr(model, "_weight_conversions", None) or []
         model._weight_conversions = [c for c in conversions if getattr(c, "source_patterns", None) != [head_keys]]
-        return model
+        return loaded
 
     @classmethod
     def _only_task_of_kind(cls, config: UMedPTConfig, source) -> str:
@@ -141,7 +142,6 @@ class UMedPTForImageClassification(UMedPTSingleTaskModel):
     task_types = ("classification", "multilabel")
     head_name = "classifier"
     pipeline_task = "image-classification"
-    _keys_to_ignore_on_load_unexpected = MULTITASK_ONLY_KEYS
 
     def problem_task_type(self, labels) -> str:
         """The loss to use: "classification", "multilabel" or "regression"."""
@@ -172,7 +172,6 @@ class UMedPTForSemanticSegmentation(UMedPTSingleTaskModel):
     task_types = ("segmentation",)
     head_name = "segmentation_head"
     pipeline_task = "semantic-segmentation"
-    _keys_to_ignore_on_load_unexpected = [r"heads\.", r"detection_decoder\.", r"umedpt\.squeezer\."]
 
 
 class UMedPTForObjectDetection(UMedPTSingleTaskModel):
@@ -183,4 +182,3 @@ class UMedPTForObjectDetection(UMedPTSingleTaskModel):
     task_types = ("detection",)
     head_name = "detection_head"
     pipeline_task = "object-detection"
-    _keys_to_ignore_on_load_unexpected = [r"heads\.", r"pixel_decoder\.", r"umedpt\.squeezer\."]
