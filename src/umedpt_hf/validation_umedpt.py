@@ -8,6 +8,7 @@ for boxes, the box."""
 from __future__ import annotations
 
 import torch
+from transformers.image_transforms import center_to_corners_format
 
 # problem types of single-task classification (transformers' names) and the UMedPT task types they correspond to
 CLASSIFICATION_PROBLEMS = {
@@ -114,15 +115,14 @@ class LabelCheck:
             targets.append({**target, "class_labels": classes, "boxes": boxes})
         boxes = torch.cat([target["boxes"] for target in targets]) if targets else torch.zeros(0, 4)
         classes = torch.cat([target["class_labels"] for target in targets]) if targets else torch.zeros(0)
-        half = boxes[:, 2:] / 2
-        corners = torch.cat([boxes[:, :2] - half, boxes[:, :2] + half], dim=1)
+        corners = center_to_corners_format(boxes)
         flags = {
             "a class label out of range": self.out_of_range(classes),
             "a box with NaN or infinite values": ~torch.isfinite(boxes).all(dim=1),
             "a box that is not normalised to the image ([0, 1])": ~(
                 (corners >= -BOX_TOLERANCE) & (corners <= 1 + BOX_TOLERANCE)
             ).all(dim=1),
-            "a box of zero width or height": ~(boxes[:, 2:] > 0).all(dim=1),
+            "a box whose width or height is not positive": ~(boxes[:, 2:] > 0).all(dim=1),
         }
         return targets, flags
 

@@ -120,7 +120,7 @@ CASES = [
     Case("NaN box", lambda f, p: run("nuclei", boxes([0.5, float("nan"), 0.1, 0.1])), error=ValueError,
          phrase=r"'nuclei' \(detection\): a box with NaN or infinite values \(image 0, box 0"),
     Case("zero-size box", lambda f, p: run("nuclei", boxes([0.2, 0.2, 0.1, 0.1], [0.5, 0.5, 0.0, 0.2])),
-         error=ValueError, phrase=r"zero width or height \(image 0, box 1"),
+         error=ValueError, phrase=r"width or height is not positive \(image 0, box 1"),
     Case("box reaching outside the image", lambda f, p: run("nuclei", boxes([0.9, 0.5, 0.5, 0.2])),
          error=ValueError, phrase=r"not normalised to the image.*image 0, box 0"),
     Case("box class beyond the classes", lambda f, p: run("nuclei", boxes([0.5, 0.5, 0.2, 0.2], classes=[2])),
