@@ -180,7 +180,8 @@ def test_squeezer_projection_sets_the_image_vector_size(tmp_path):
 
 def test_one_host_read_per_forward_whatever_the_task_type(four_tasks, monkeypatch):
     """Reading a tensor's value on the host (`.item()`, `.tolist()`, `bool()`, `int()`, `float()`) waits for an
-    accelerator: the model's own code does it once per forward (the fused input check), with or without labels."""
+    accelerator: the model's own code does it once per forward (the fused input check), with or without labels, and
+    not at all with `check_inputs=False`."""
     import sys
 
     reads = []
@@ -197,9 +198,13 @@ def test_one_host_read_per_forward_whatever_the_task_type(four_tasks, monkeypatc
     model = UMedPTForMultiTask(tiny_config(tasks=four_tasks))
     for task, spec in four_tasks.items():
         batch = make_task_batch(spec["type"], len(spec["labels"]))
-        for labels in (batch["labels"], None):
+        for labels, check_inputs, expected in (
+            (batch["labels"], True, 1),
+            (None, True, 1),
+            (batch["labels"], False, 0),
+        ):
             reads.clear()
-            output = model(batch["pixel_values"], task=task, labels=labels)
+            output = model(batch["pixel_values"], task=task, labels=labels, check_inputs=check_inputs)
             if labels is not None:
                 output.loss.backward()
-            assert len(reads) == 1, (task, reads)
+            assert len(reads) == expected, (task, check_inputs, reads)

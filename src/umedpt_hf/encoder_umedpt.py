@@ -20,7 +20,7 @@ from .blocks_umedpt import replace_batch_norm
 from .configuration_umedpt import UMedPTConfig
 from .detection_umedpt import UMedPTFCOSHead
 from .outputs_umedpt import UMedPTModelOutput
-from .validation_umedpt import check_pixel_values, validate_inputs
+from .validation_umedpt import validate_inputs
 
 # every Auto class a saved UMedPT folder answers to, with the package installed or through remote code
 AUTO_MAP = {
@@ -95,10 +95,17 @@ class UMedPTPreTrainedModel(PreTrainedModel):
             init.ones_(module.scales)
 
     def _checked_encoding(
-        self, task: str, task_type: str, num_labels: int, pixel_values: torch.Tensor, labels, output_hidden_states
+        self,
+        task: str,
+        task_type: str,
+        num_labels: int,
+        pixel_values: torch.Tensor,
+        labels,
+        output_hidden_states: bool | None,
+        check_inputs: bool = True,
     ) -> tuple[UMedPTModelOutput, object]:
-        """What every task model does first: the one input check (one host read; returns the labels ready for the
-        loss), then the encoder (`self.umedpt`) on the pixel values."""
+        """What every task model does first: the input check (returns the labels ready for the loss; the value
+        checks cost one host read, skipped with `check_inputs=False`), then the encoder (`self.umedpt`)."""
         labels = validate_inputs(
             task,
             task_type,
@@ -107,6 +114,7 @@ class UMedPTPreTrainedModel(PreTrainedModel):
             labels,
             self.config.num_channels,
             self.config.segmentation_ignore_index,
+            check_values=check_inputs,
         )
         encoded = self.umedpt(
             pixel_values, output_hidden_states=output_hidden_states, check_inputs=False, return_dict=True
@@ -163,13 +171,10 @@ class UMedPTModel(UMedPTPreTrainedModel):
     ) -> UMedPTModelOutput:
         r"""
         check_inputs (`bool`, *optional*, defaults to `True`):
-            Check `pixel_values` (shape, dtype, channels, and finite values, which costs one host synchronisation).
-            The task models check their inputs once themselves and pass `False`.
+            Check that `pixel_values` are finite (one host read; shape, dtype and channels are always checked). The
+            task models check their inputs once themselves and pass `False`.
         """
-        if check_inputs:
-            validate_inputs(None, "", 0, pixel_values, None, self.config.num_channels)
-        else:
-            check_pixel_values(pixel_values, self.config.num_channels)
+        validate_inputs(None, "", 0, pixel_values, None, self.config.num_channels, check_values=check_inputs)
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         outputs = self.backbone(pixel_values, output_hidden_states=bool(output_hidden_states), return_dict=True)

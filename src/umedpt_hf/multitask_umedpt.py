@@ -74,6 +74,7 @@ class UMedPTForMultiTask(UMedPTPreTrainedModel):
         task: str | None = None,
         labels=None,
         output_hidden_states: bool | None = None,
+        check_inputs: bool = True,
         **kwargs,
     ):
         r"""
@@ -82,11 +83,14 @@ class UMedPTForMultiTask(UMedPTPreTrainedModel):
         labels (*optional*):
             Per task type: class indices `(batch,)`; multi-label targets `(batch, num_labels)` in [0, 1]; a mask
             `(batch, H, W)` of class indices (or `segmentation_ignore_index`); a list of dicts with `class_labels`
-            `(N,)` and normalised `(cx, cy, w, h)` `boxes` `(N, 4)`. Checked with one host synchronisation.
+            `(N,)` and normalised `(cx, cy, w, h)` `boxes` `(N, 4)`.
+        check_inputs (`bool`, *optional*, defaults to `True`):
+            Check the values of the pixels and labels (NaN, classes beyond the labels, boxes outside the image): one
+            host read per forward. With `False` only types, shapes and dtypes are checked (for data checked before).
         """
         task, spec = self._task_spec(task)
         encoded, labels = self._checked_encoding(
-            task, spec["type"], len(spec["labels"]), pixel_values, labels, output_hidden_states
+            task, spec["type"], len(spec["labels"]), pixel_values, labels, output_hidden_states, check_inputs
         )
         return self.decode(task, encoded, pixel_values.shape[-2:], labels)
 

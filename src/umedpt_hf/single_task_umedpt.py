@@ -109,17 +109,32 @@ class UMedPTSingleTaskModel(UMedPTPreTrainedModel):
         self.post_init()
 
     @can_return_tuple
-    def forward(self, pixel_values: torch.Tensor, labels=None, output_hidden_states: bool | None = None, **kwargs):
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels=None,
+        output_hidden_states: bool | None = None,
+        check_inputs: bool = True,
+        **kwargs,
+    ):
         r"""
         labels (*optional*):
             The labels of the model's task type (see the class docstring).
+        check_inputs (`bool`, *optional*, defaults to `True`):
+            Check the values of the pixels and labels (one host read); `False` checks types and shapes only.
         """
-        return self._run(self.task_types[0], pixel_values, labels, output_hidden_states)
+        return self._run(self.task_types[0], pixel_values, labels, output_hidden_states, check_inputs)
 
-    def _run(self, task_type: str, pixel_values: torch.Tensor, labels, output_hidden_states: bool | None):
-        """Check the inputs (one host read), encode, and run the decoder and head of `task_type`."""
+    def _run(self, task_type: str, pixel_values: torch.Tensor, labels, output_hidden_states, check_inputs=True):
+        """Check the inputs, encode, and run the decoder and head of `task_type`."""
         encoded, labels = self._checked_encoding(
-            self.pipeline_task, task_type, self.config.num_labels, pixel_values, labels, output_hidden_states
+            self.pipeline_task,
+            task_type,
+            self.config.num_labels,
+            pixel_values,
+            labels,
+            output_hidden_states,
+            check_inputs,
         )
         return task_output(
             task_type,
@@ -156,12 +171,22 @@ class UMedPTForImageClassification(UMedPTSingleTaskModel):
         return CLASSIFICATION_PROBLEMS[problem]
 
     @can_return_tuple
-    def forward(self, pixel_values: torch.Tensor, labels=None, output_hidden_states: bool | None = None, **kwargs):
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels=None,
+        output_hidden_states: bool | None = None,
+        check_inputs: bool = True,
+        **kwargs,
+    ):
         r"""
         labels (`torch.Tensor`, *optional*):
             Class indices `(batch,)`, multi-label targets `(batch, num_labels)` in [0, 1], or regression targets.
+        check_inputs (`bool`, *optional*, defaults to `True`):
+            Check the values of the pixels and labels (one host read); `False` checks types and shapes only.
         """
-        return self._run(self.problem_task_type(labels), pixel_values, labels, output_hidden_states)
+        task_type = self.problem_task_type(labels)
+        return self._run(task_type, pixel_values, labels, output_hidden_states, check_inputs)
 
 
 class UMedPTForSemanticSegmentation(UMedPTSingleTaskModel):
