@@ -12,6 +12,7 @@ from transformers import Swinv2Config
 from transformers.models.auto import modeling_auto
 from transformers.utils import logging
 from transformers_compat import common_tests
+from umedpt_test_utils import SMALL_DECODERS
 
 from umedpt_hf import (
     UMedPTBackbone,
@@ -76,14 +77,7 @@ class UMedPTModelTester:
             out_features=["stage1", "stage2"],
         )
         return UMedPTConfig(
-            backbone_config=backbone,
-            pixel_decoder_channels=[8, 8],
-            pixel_embedding_dim=4,
-            fpn_channels=8,
-            fpn_num_extra_levels=1,
-            detection_tower_depth=1,
-            classifier_dropout=0.0,
-            num_labels=self.num_labels,
+            backbone_config=backbone, fpn_num_extra_levels=1, num_labels=self.num_labels, **SMALL_DECODERS
         )
 
     def prepare_config_and_inputs_for_common(self):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from umedpt_test_utils import BACKBONES, make_task_batch
+from umedpt_test_utils import BACKBONES, SMALL_DECODERS, make_task_batch
 
 from umedpt_hf import UMedPTConfig, UMedPTForMultiTask, UMedPTModel, tiny_config
 from umedpt_hf.blocks_umedpt import group_norm_from_batch_norm
@@ -19,11 +19,7 @@ def four_task_model(backbone: str, **overrides) -> UMedPTForMultiTask:
     config = UMedPTConfig(
         backbone_config=BACKBONES[backbone].to_dict(),
         tasks=tasks,
-        pixel_decoder_channels=[16, 8],
-        pixel_embedding_dim=8,
-        fpn_channels=16,
-        detection_tower_depth=1,
-        classifier_dropout=0.0,
+        **SMALL_DECODERS,
         **overrides,
     )
     torch.manual_seed(0)

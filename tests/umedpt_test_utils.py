@@ -18,6 +18,15 @@ BACKBONES = {
     "resnet": ResNetConfig(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], embedding_size=8),
 }
 
+# the smallest decoders and heads that keep every task type working (for tests over other backbones)
+SMALL_DECODERS = {
+    "pixel_decoder_channels": [16, 8],
+    "pixel_embedding_dim": 8,
+    "fpn_channels": 16,
+    "detection_tower_depth": 1,
+    "classifier_dropout": 0.0,
+}
+
 
 def make_task_batch(task_type: str, num_labels: int, batch_size: int = 2, size: int = 64, seed: int = 0) -> dict:
     """A random batch in the model's label format for one task type."""

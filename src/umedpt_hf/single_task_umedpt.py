@@ -123,7 +123,11 @@ class UMedPTSingleTaskModel(UMedPTPreTrainedModel):
         check_inputs (`bool`, *optional*, defaults to `True`):
             Check the values of the pixels and labels (one host read); `False` checks types and shapes only.
         """
-        return self._run(self.task_types[0], pixel_values, labels, output_hidden_states, check_inputs)
+        return self._run(self.task_type_for(labels), pixel_values, labels, output_hidden_states, check_inputs)
+
+    def task_type_for(self, labels) -> str:
+        """The task type whose loss the labels get: the model's own."""
+        return self.task_types[0]
 
     def _run(self, task_type: str, pixel_values: torch.Tensor, labels, output_hidden_states, check_inputs=True):
         """Check the inputs, encode, and run the decoder and head of `task_type`."""
@@ -150,7 +154,8 @@ class UMedPTSingleTaskModel(UMedPTPreTrainedModel):
 
 class UMedPTForImageClassification(UMedPTSingleTaskModel):
     """UMedPT encoder + one linear head, for `Trainer` and the image-classification pipeline. Labels come from
-    `config.id2label`. The loss follows `config.problem_type` as in transformers (when unset: regression for
+    `config.id2label`; `labels` are class indices `(batch,)`, multi-label targets `(batch, num_labels)` in [0, 1], or
+    regression targets. The loss follows `config.problem_type` as in transformers (when unset: regression for
     `num_labels=1`, multi-label for float or bool labels, single-label for integer labels): cross-entropy / ln C,
     binary cross-entropy / ln 2, or mean squared error."""
 
@@ -158,7 +163,7 @@ class UMedPTForImageClassification(UMedPTSingleTaskModel):
     head_name = "classifier"
     pipeline_task = "image-classification"
 
-    def problem_task_type(self, labels) -> str:
+    def task_type_for(self, labels) -> str:
         """The loss to use: "classification", "multilabel" or "regression"."""
         problem = self.config.problem_type
         if problem is None:
@@ -169,24 +174,6 @@ class UMedPTForImageClassification(UMedPTSingleTaskModel):
             else:
                 problem = "single_label_classification"
         return CLASSIFICATION_PROBLEMS[problem]
-
-    @can_return_tuple
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        labels=None,
-        output_hidden_states: bool | None = None,
-        check_inputs: bool = True,
-        **kwargs,
-    ):
-        r"""
-        labels (`torch.Tensor`, *optional*):
-            Class indices `(batch,)`, multi-label targets `(batch, num_labels)` in [0, 1], or regression targets.
-        check_inputs (`bool`, *optional*, defaults to `True`):
-            Check the values of the pixels and labels (one host read); `False` checks types and shapes only.
-        """
-        task_type = self.problem_task_type(labels)
-        return self._run(task_type, pixel_values, labels, output_hidden_states, check_inputs)
 
 
 class UMedPTForSemanticSegmentation(UMedPTSingleTaskModel):
