@@ -61,3 +61,16 @@ def test_add_task_rejects_duplicates(four_tasks):
     config = tiny_config(tasks=four_tasks)
     with pytest.raises(ValueError, match="already exists"):
         config.add_task("nuclei", {"type": "detection", "labels": ["cell"]})
+
+
+def test_backbone_outputs_default_to_the_pyramid_and_none_means_the_last_stage(tmp_path):
+    config = UMedPTConfig()
+    assert config.stage_names == ["stem", "stage1", "stage2", "stage3", "stage4"] and config.num_hidden_layers == 4
+    assert config.out_features == config.pyramid_stage_names == ["stage1", "stage2", "stage3", "stage4"]
+    assert UMedPTConfig(out_features=None).out_features == ["stage4"]  # as every transformers backbone config
+    assert UMedPTConfig(out_indices=[2, 3]).out_features == ["stage2", "stage3"]
+    config = UMedPTConfig(out_features=["stage3", "stage4"], squeezer_projection_dim=32, replace_batch_norm=False)
+    config.save_pretrained(tmp_path)
+    loaded = UMedPTConfig.from_pretrained(tmp_path)
+    assert loaded.out_indices == [3, 4] and loaded.squeezer_projection_dim == 32 and loaded.hidden_size == 32
+    assert loaded.replace_batch_norm is False and UMedPTConfig().replace_batch_norm is True

@@ -7,24 +7,14 @@ import textwrap
 import pytest
 import torch
 from transformers import (
-    AutoBackbone,
     AutoModel,
     AutoModelForPreTraining,
-    ConvNextConfig,
-    Dinov2Config,
-    ResNetConfig,
-    SwinConfig,
-    Swinv2Config,
 )
-from umedpt_test_utils import make_task_batch
+from umedpt_test_utils import BACKBONES, make_task_batch
 
 from umedpt_hf import (
-    UMedPTBackbone,
     UMedPTConfig,
-    UMedPTForImageClassification,
     UMedPTForMultiTask,
-    UMedPTForObjectDetection,
-    UMedPTForSemanticSegmentation,
     UMedPTModel,
     tiny_config,
 )
@@ -77,17 +67,6 @@ def test_output_shapes_follow_transformers_conventions(tiny_model):
     assert encoded.last_hidden_state is encoded.feature_maps[-1]
 
 
-def test_fresh_losses_are_about_one_at_chance(four_tasks):
-    losses = {task: [] for task in ("chest_xray", "findings", "brain_tissue")}
-    for seed in range(3):
-        torch.manual_seed(seed)
-        model = UMedPTForMultiTask(tiny_config(tasks=four_tasks)).eval()
-        for task in losses:
-            losses[task].append(model(**batch_for(model, task, batch_size=8, seed=seed), task=task).loss.item())
-    for task, values in losses.items():
-        assert abs(sum(values) / len(values) - 1.0) < 0.2, (task, values)
-
-
 def test_detection_and_segmentation_losses_fall_when_fitting_one_batch(tiny_model):
     optimizer = torch.optim.AdamW(tiny_model.parameters(), lr=3e-3)
     for task in ("nuclei", "brain_tissue"):
@@ -97,7 +76,7 @@ def test_detection_and_segmentation_losses_fall_when_fitting_one_batch(tiny_mode
             batch["labels"][..., 32:] = 2
             batch["pixel_values"][..., 32:] += 2.0
         losses = []
-        for _ in range(25):
+        for _ in range(15):
             optimizer.zero_grad()
             loss = tiny_model(**batch, task=task).loss
             loss.backward()
@@ -137,7 +116,9 @@ def test_automodel_on_a_multitask_checkpoint_gives_the_encoder(tiny_model, tmp_p
     assert isinstance(encoder, UMedPTModel)
     pixel_values = torch.randn(2, 3, 64, 64)
     assert torch.equal(encoder(pixel_values).pooler_output, tiny_model.umedpt(pixel_values).pooler_output)
-    assert torch.equal(encoder.get_image_features(pixel_values), tiny_model.get_image_features(pixel_values))
+    features = encoder.get_image_features(pixel_values)
+    assert torch.equal(features.pooler_output, tiny_model.get_image_features(pixel_values).pooler_output)
+    assert features.last_hidden_state.shape[1] == tiny_model.umedpt.channels[-1]
 
 
 REMOTE_CODE_SCRIPT = textwrap.dedent(
@@ -148,8 +129,13 @@ REMOTE_CODE_SCRIPT = textwrap.dedent(
     assert importlib.util.find_spec("umedpt_hf") is None, "umedpt_hf must not be importable here"
     import torch
     from transformers import AutoModel
+    from transformers import AutoModelForObjectDetection, AutoModelForPreTraining
     model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
     pixel_values = torch.load(sys.argv[2])
+    multitask = AutoModelForPreTraining.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
+    detector = AutoModelForObjectDetection.from_pretrained(sys.argv[1], task="nuclei", trust_remote_code=True).eval()
+    assert torch.equal(detector(pixel_values).logits, multitask(pixel_values, task="nuclei").logits)
+    assert detector.config.id2label == {0: "nucleus"}
     torch.save(model(pixel_values).pooler_output, sys.argv[3])
     print(type(model).__module__)
     """
@@ -159,9 +145,8 @@ REMOTE_CODE_SCRIPT = textwrap.dedent(
 def test_remote_code_loading_in_a_process_without_the_package(tiny_model, tmp_path):
     model_dir = tmp_path / "model"
     tiny_model.eval().save_pretrained(model_dir)
-    assert {"modeling_umedpt.py", "configuration_umedpt.py", "detection_umedpt.py"} <= {
-        p.name for p in model_dir.iterdir()
-    }
+    split_modules = {"encoder_umedpt.py", "multitask_umedpt.py", "single_task_umedpt.py", "backbone_umedpt.py"}
+    assert {"modeling_umedpt.py", "configuration_umedpt.py", *split_modules} <= {p.name for p in model_dir.iterdir()}
     pixel_values = torch.randn(2, 3, 64, 64)
     torch.save(pixel_values, tmp_path / "in.pt")
     script = tmp_path / "load.py"
@@ -190,17 +175,6 @@ def test_grayscale_model_takes_one_channel(four_tasks):
         model(torch.randn(2, 3, 64, 64), task="chest_xray")
 
 
-BACKBONES = {
-    "swin": SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 2, 2, 4], window_size=4),
-    "swinv2": Swinv2Config(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 2, 2, 4], window_size=4),
-    "convnext": ConvNextConfig(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1]),
-    "dinov2": Dinov2Config(
-        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=64, patch_size=8
-    ),
-    "resnet": ResNetConfig(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], embedding_size=8),
-}
-
-
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_each_backbone_type_builds_and_runs_every_task(name, four_tasks):
     config = UMedPTConfig(backbone_config=BACKBONES[name].to_dict(), tasks=four_tasks, fpn_channels=16)
@@ -226,90 +200,3 @@ def test_timm_backbone_behind_the_optional_extra(four_tasks):
 
 def test_no_batchnorm_anywhere(tiny_model):
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in tiny_model.modules())
-
-
-def test_gradient_checkpointing_gives_the_same_gradients(tiny_model):
-    batch = batch_for(tiny_model, "brain_tissue")
-    tiny_model.train()
-    tiny_model(**batch, task="brain_tissue").loss.backward()
-    reference = [p.grad.clone() for p in tiny_model.umedpt.backbone.parameters() if p.grad is not None]
-    tiny_model.zero_grad(set_to_none=True)
-    tiny_model.gradient_checkpointing_enable()
-    assert tiny_model.is_gradient_checkpointing
-    tiny_model(**batch, task="brain_tissue").loss.backward()
-    gradients = [p.grad for p in tiny_model.umedpt.backbone.parameters() if p.grad is not None]
-    assert len(gradients) == len(reference) > 0
-    for expected, actual in zip(reference, gradients):
-        torch.testing.assert_close(actual, expected, atol=1e-6, rtol=1e-5)
-
-
-def test_add_task_builds_a_fresh_head_that_trains(tiny_model, tmp_path):
-    tiny_model.save_pretrained(tmp_path)
-    model = UMedPTForMultiTask.from_pretrained(tmp_path)
-    model.add_task("organ", {"type": "segmentation", "labels": ["bg", "liver"], "modality": "ct"})
-    assert "organ" in model.task_names and "organ" in model.config.tasks
-    output = model(torch.randn(2, 3, 64, 64), task="organ", labels=torch.ones(2, 64, 64, dtype=torch.long))
-    output.loss.backward()
-    assert model.heads["organ"].classifier.weight.grad is not None
-    model.save_pretrained(tmp_path / "with_organ")
-    assert "organ" in UMedPTForMultiTask.from_pretrained(tmp_path / "with_organ").config.tasks
-
-
-def test_single_task_models_reuse_the_encoder_and_shared_decoders(tiny_model, tmp_path):
-    tiny_model.save_pretrained(tmp_path)
-    pixel_values = torch.randn(2, 3, 64, 64)
-    classifier = UMedPTForImageClassification.from_pretrained(tmp_path, num_labels=4).eval()
-    assert classifier(pixel_values).logits.shape == (2, 4)
-    loss = classifier(pixel_values, labels=torch.tensor([0, 3])).loss
-    assert torch.isfinite(loss)
-    segmenter = UMedPTForSemanticSegmentation.from_pretrained(tmp_path, num_labels=2)
-    assert torch.equal(segmenter.pixel_decoder.stem[0].weight, tiny_model.pixel_decoder.stem[0].weight)
-    detector = UMedPTForObjectDetection.from_pretrained(tmp_path, num_labels=1)
-    assert torch.equal(detector.detection_decoder.lateral[0].weight, tiny_model.detection_decoder.lateral[0].weight)
-    labels = [{"class_labels": torch.tensor([0]), "boxes": torch.tensor([[0.5, 0.5, 0.2, 0.2]])}] * 2
-    assert torch.isfinite(detector(pixel_values, labels=labels).loss)
-    assert torch.equal(classifier.umedpt(pixel_values).pooler_output, tiny_model.umedpt(pixel_values).pooler_output)
-
-
-def test_backbone_serves_other_models(tiny_model, tmp_path):
-    tiny_model.save_pretrained(tmp_path)
-    backbone = UMedPTBackbone.from_pretrained(tmp_path)
-    maps = backbone(torch.randn(1, 3, 64, 64)).feature_maps
-    assert [m.shape[1] for m in maps] == backbone.channels == tiny_model.umedpt.channels
-    assert backbone.out_features == ["stage1", "stage2", "stage3", "stage4"]
-    assert isinstance(AutoBackbone.from_config(tiny_model.config), UMedPTBackbone)
-
-
-@pytest.mark.parametrize(
-    ("task", "labels", "message"),
-    [
-        ("chest_xray", torch.zeros(3, dtype=torch.long), r"shape \(2,\)"),
-        ("chest_xray", torch.tensor([0, 7]), r"values in \[0, 2\]"),
-        ("chest_xray", torch.zeros(2), "dtype"),
-        ("findings", torch.zeros(2, 3), r"\(2, 2\)"),
-        ("brain_tissue", torch.zeros(2, 3, 64, 64, dtype=torch.long), "shape"),
-        ("brain_tissue", torch.full((2, 64, 64), 9), "values"),
-        ("nuclei", [{"class_labels": torch.zeros(1, dtype=torch.long), "boxes": torch.ones(1, 4)}], "length 1"),
-        ("nuclei", [{"boxes": torch.ones(1, 4)}] * 2, "class_labels"),
-        (
-            "nuclei",
-            [{"class_labels": torch.zeros(1, dtype=torch.long), "boxes": torch.full((1, 4), 2.0)}] * 2,
-            "[0, 1]",
-        ),
-    ],
-)
-def test_wrong_labels_raise_saying_what_was_expected(tiny_model, task, labels, message):
-    with pytest.raises(ValueError, match=message) as error:
-        tiny_model(torch.randn(2, 3, 64, 64), task=task, labels=labels)
-    assert "expected" in str(error.value) and task in str(error.value)
-
-
-def test_bad_pixel_values_and_unknown_task(tiny_model):
-    with pytest.raises(ValueError, match=r"Unknown task .liver.*chest_xray"):
-        tiny_model(torch.randn(1, 3, 64, 64), task="liver")
-    with pytest.raises(ValueError, match=r"\(batch, channels, height, width\)"):
-        tiny_model(torch.randn(3, 64, 64), task="chest_xray")
-    with pytest.raises(TypeError, match="floating point"):
-        tiny_model(torch.zeros(1, 3, 64, 64, dtype=torch.uint8), task="chest_xray")
-    with pytest.raises(TypeError, match=r"torch\.Tensor"):
-        tiny_model([[0.0]], task="chest_xray")

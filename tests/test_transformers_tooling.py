@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import torch
 from PIL import Image
 from transformers import Trainer, TrainingArguments, pipeline
 
-from umedpt_hf import UMedPTForImageClassification, UMedPTForSemanticSegmentation, UMedPTImageProcessor, tiny_config
+from umedpt_hf import (
+    UMedPTForImageClassification,
+    UMedPTForMultiTask,
+    UMedPTForSemanticSegmentation,
+    UMedPTImageProcessor,
+    tiny_config,
+)
 
 LABELS = ["normal", "abnormal"]
 
@@ -74,3 +84,56 @@ def test_trainer_fine_tunes_the_classifier(tmp_path):
     trainer.save_model(str(tmp_path / "final"))
     reloaded = UMedPTForImageClassification.from_pretrained(tmp_path / "final")
     assert reloaded.config.id2label == {0: "normal", 1: "abnormal"}
+
+
+NO_PROMPT_SCRIPT = """
+import json, sys
+import numpy as np
+from PIL import Image
+import umedpt_hf  # the package installed: every UMedPT name is local code
+from transformers import (AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification,
+    AutoModelForObjectDetection, AutoModelForPreTraining, AutoModelForSemanticSegmentation, AutoProcessor, pipeline)
+
+folder = sys.argv[1]
+loaded = [type(auto.from_pretrained(folder)).__name__ for auto in (AutoConfig, AutoModel, AutoModelForPreTraining,
+    AutoImageProcessor, AutoProcessor, AutoModelForImageClassification, AutoModelForSemanticSegmentation,
+    AutoModelForObjectDetection)]
+image = Image.fromarray((np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8))
+labels = {}
+for task in ("image-classification", "image-segmentation", "object-detection"):
+    options = {"threshold": 0.0} if task == "object-detection" else {}
+    labels[task] = sorted({result["label"] for result in pipeline(task, model=folder)(image, **options)})
+print(json.dumps({"loaded": loaded, "labels": labels}))
+"""
+
+
+def test_pipelines_and_auto_classes_never_ask_about_remote_code(tmp_path):
+    """The saved folder carries remote code (auto_map), but with the package installed nothing asks to run it: the
+    subprocess has no standard input (a prompt would print its question and fail) and a timeout."""
+    tasks = {
+        "chest": {"type": "classification", "labels": ["normal", "effusion"]},
+        "organ": {"type": "segmentation", "labels": ["background", "liver"]},
+        "cells": {"type": "detection", "labels": ["cell"]},
+    }
+    UMedPTForMultiTask(tiny_config(tasks=tasks)).save_pretrained(tmp_path)
+    UMedPTImageProcessor(size={"height": 64, "width": 64}).save_pretrained(tmp_path)
+    script = tmp_path / "run.py"
+    script.write_text(NO_PROMPT_SCRIPT)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert "custom code" not in result.stdout + result.stderr, result.stdout[-2000:]
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["loaded"][-3:] == [
+        "UMedPTForImageClassification",
+        "UMedPTForSemanticSegmentation",
+        "UMedPTForObjectDetection",
+    ]
+    assert report["labels"]["image-classification"] == ["effusion", "normal"]  # the task's names, not LABEL_0
+    assert set(report["labels"]["image-segmentation"]) <= {"background", "liver"}
+    assert report["labels"]["object-detection"] == ["cell"]

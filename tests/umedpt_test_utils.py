@@ -3,6 +3,29 @@
 from __future__ import annotations
 
 import torch
+from transformers import ConvNextConfig, Dinov2Config, ResNetConfig, SwinConfig, Swinv2Config
+
+# tiny configs of every backbone type the README advertises (no stochastic depth: runs are deterministic)
+BACKBONES = {
+    "swin": SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 2, 2, 4], window_size=4, drop_path_rate=0.0),
+    "swinv2": Swinv2Config(
+        embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 2, 2, 4], window_size=4, drop_path_rate=0.0
+    ),
+    "convnext": ConvNextConfig(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1]),
+    "dinov2": Dinov2Config(
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=64, patch_size=8
+    ),
+    "resnet": ResNetConfig(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], embedding_size=8),
+}
+
+# the smallest decoders and heads that keep every task type working (for tests over other backbones)
+SMALL_DECODERS = {
+    "pixel_decoder_channels": [16, 8],
+    "pixel_embedding_dim": 8,
+    "fpn_channels": 16,
+    "detection_tower_depth": 1,
+    "classifier_dropout": 0.0,
+}
 
 
 def make_task_batch(task_type: str, num_labels: int, batch_size: int = 2, size: int = 64, seed: int = 0) -> dict:

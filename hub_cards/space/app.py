@@ -238,7 +238,7 @@ class UMedPTDemo:
             raise gr.Error(f"could not preprocess the image: {error}") from error
         height, width = shown.shape[:2]
         description += f", shown at {width}×{height}" if (height, width) != array.shape[:2] else ""
-        embedding = self.model.get_image_features(pixel_values)[0]
+        embedding = self.model.get_image_features(pixel_values).pooler_output[0]
         summary = {"dimension": int(embedding.numel()), "l2_norm": round(float(embedding.norm()), 4),
                    "embedding": [round(float(v), 4) for v in embedding]}  # fmt: skip
         info = f"**{task or 'embedding'}** ({spec.get('type', 'encoder')}): {description}; modality {chosen or 'auto'}"

@@ -12,6 +12,7 @@ from transformers import (
     AutoModelForPreTraining,
     AutoModelForSemanticSegmentation,
 )
+from transformers.models.auto.video_processing_auto import VIDEO_PROCESSOR_MAPPING
 
 from .configuration_umedpt import TASK_TYPES, UMedPTConfig
 from .image_processing_umedpt import UMedPTImageProcessor
@@ -41,6 +42,10 @@ for _auto_class, _model_class in (
 ):
     _auto_class.register(UMedPTConfig, _model_class, exist_ok=True)
 AutoImageProcessor.register(UMedPTConfig, image_processor_classes={"pil": UMedPTImageProcessor}, exist_ok=True)
+# UMedPT has no video processor. Registering that (an empty mapping) makes it local code: otherwise transformers derives
+# a video processor from the image processor's auto_map and pipelines ask "run the custom code? [y/N]" on stdin
+# (AutoVideoProcessor.register itself needs torchvision, so the mapping is filled directly)
+VIDEO_PROCESSOR_MAPPING.register(UMedPTConfig, {}, exist_ok=True)
 # preprocessor_config.json gets an auto_map and the processor modules are copied next to it (remote code)
 UMedPTImageProcessor.register_for_auto_class("AutoImageProcessor")
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from transformers import AutoConfig, PreTrainedConfig
+from transformers.backbone_utils import BackboneConfigMixin
 from transformers.configuration_utils import SubConfigSpec
 
 TASK_NAME_PATTERN = re.compile(r"[A-Za-z0-9_\-]+")
@@ -52,10 +53,11 @@ def validate_task_spec(name: str, spec: Any) -> dict[str, Any]:
     return {"type": task_type, "labels": labels, "modality": str(spec.get("modality", "unspecified"))}
 
 
-class UMedPTConfig(PreTrainedConfig):
+class UMedPTConfig(BackboneConfigMixin, PreTrainedConfig):
     r"""
     Configuration of a UMedPT model: a transformers backbone (the encoder), a squeezer that pools its deepest map into
     the image vector, a shared U-Net-style pixel decoder, a shared FPN + FCOS detection decoder, and one head per task.
+    It is also a backbone config: `out_features` / `out_indices` choose the maps `UMedPTBackbone` returns.
 
     Args:
         backbone_config (`dict` or `PreTrainedConfig`, *optional*):
@@ -82,15 +84,31 @@ class UMedPTConfig(PreTrainedConfig):
         fcos_center_sampling_radius (`float`, *optional*, defaults to 1.5):
             FCOS centre sampling radius in units of the level stride.
         fcos_prior_probability (`float`, *optional*, defaults to 0.01):
-            Initial foreground probability of the detection class logits.
+            Initial foreground probability of the detection class logits; the focal term of the detection loss is
+            divided by its value at this probability.
         centerness_loss_weight (`float`, *optional*, defaults to 0.2):
-            Weight of the centerness term in the detection loss.
+            Weight of the centerness term in the detection loss (a weighted mean of the three FCOS terms, each
+            normalised by its value at the prior, so that a fresh detection loss is about 1).
         classifier_dropout (`float`, *optional*, defaults to 0.1):
             Dropout before each classification head.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the normal init of linear heads.
         segmentation_ignore_index (`int`, *optional*, defaults to 255):
             Label value ignored by the segmentation loss.
+        squeezer_projection_dim (`int`, *optional*):
+            When set, the squeezer is average pool -> `projection` (Linear C -> D) -> LayerNorm(D) -> GELU and the
+            image vector (`hidden_size`) has D entries; otherwise average pool -> LayerNorm(C) -> GELU.
+        replace_batch_norm (`bool`, *optional*, defaults to `True`):
+            Build every BatchNorm of the encoder (e.g. a ResNet's) as GroupNorm(1, C), per sample, keeping its affine
+            `weight` and `bias` (same names and shapes; a checkpoint's running statistics are not used: GroupNorm has
+            none). Batch statistics would make per-task gradient accumulation differ from a joint pass. Saved in
+            `config.json`, so loading rebuilds the same modules. Set False only to study the BatchNorm baseline.
+        out_features (`list[str]`, *optional*):
+            Stages `UMedPTBackbone` returns, a subset of the encoder's pyramid (`backbone_config.out_features`);
+            defaults to the whole pyramid. `None` (like `out_indices=None`) means the last stage, as for every
+            transformers backbone.
+        out_indices (`list[int]`, *optional*):
+            The same choice as indices into `stage_names`.
 
     Example:
 
@@ -122,8 +140,14 @@ class UMedPTConfig(PreTrainedConfig):
     classifier_dropout: float = 0.1
     initializer_range: float = 0.02
     segmentation_ignore_index: int = 255
+    squeezer_projection_dim: int | None = None
+    replace_batch_norm: bool = True
+    _out_features: list[str] | None = None
+    _out_indices: list[int] | None = None
 
     def __post_init__(self, **kwargs):
+        backbone_outputs_chosen = "out_features" in kwargs or "out_indices" in kwargs
+        out_features, out_indices = kwargs.pop("out_features", None), kwargs.pop("out_indices", None)
         super().__post_init__(**kwargs)
         self.tasks = {name: validate_task_spec(name, spec) for name, spec in (self.tasks or {}).items()}
         if self.pixel_decoder_channels is None:
@@ -135,6 +159,32 @@ class UMedPTConfig(PreTrainedConfig):
                 raise ValueError(f"num_channels must be 1 (grayscale) or 3 (RGB), got {self.num_channels}.")
             self.backbone_config.num_channels = self.num_channels
         self.num_channels = int(getattr(self.backbone_config, "num_channels", 3))
+        if self.squeezer_projection_dim is not None:
+            if int(self.squeezer_projection_dim) < 1:
+                raise ValueError(
+                    f"squeezer_projection_dim must be a positive size, got {self.squeezer_projection_dim}."
+                )
+            self.squeezer_projection_dim = int(self.squeezer_projection_dim)
+        if self.stage_names:
+            if not backbone_outputs_chosen:
+                out_features, out_indices = self.pyramid_stage_names, None
+            self.set_output_features_output_indices(out_features=out_features, out_indices=out_indices)
+
+    @property
+    def stage_names(self) -> list[str] | None:
+        """The encoder's stage names (`"stem"`, `"stage1"`, ...), as its backbone config names them."""
+        stage_names = getattr(self.backbone_config, "stage_names", None)
+        return list(stage_names) if stage_names else None
+
+    @property
+    def pyramid_stage_names(self) -> list[str]:
+        """The stages the encoder computes for the decoders (its feature pyramid), shallowest first."""
+        return list(getattr(self.backbone_config, "out_features", None) or [])
+
+    @property
+    def num_hidden_layers(self) -> int | None:
+        """Number of encoder stages (the stem excluded), as ConvNext counts its `num_stages`."""
+        return len(self.stage_names) - 1 if self.stage_names else None
 
     def _use_all_backbone_stages(self) -> None:
         """Request every stage of the backbone (the decoders need the pyramid), unless the user chose several."""
@@ -150,7 +200,10 @@ class UMedPTConfig(PreTrainedConfig):
 
     @property
     def hidden_size(self) -> int:
-        """Size of the image vector (`pooler_output`): the channels of the backbone's deepest map."""
+        """Size of the image vector (`pooler_output`): `squeezer_projection_dim` when set, else the channels of the
+        backbone's deepest map."""
+        if self.squeezer_projection_dim is not None:
+            return self.squeezer_projection_dim
         backbone = self.backbone_config
         hidden_sizes = getattr(backbone, "hidden_sizes", None)
         if hidden_sizes:

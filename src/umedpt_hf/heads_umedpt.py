@@ -1,11 +1,14 @@
-"""Per-task heads of UMedPT and the checks of their labels."""
+"""Per-task heads of UMedPT and the outputs (with losses) they return."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers.modeling_outputs import ImageClassifierOutput, SemanticSegmenterOutput
 
-from .detection_umedpt import UMedPTFCOSHead
+from .detection_umedpt import UMedPTFCOSHead, distances_to_boxes, fcos_loss, xyxy_to_normalised_cxcywh
+from .losses_umedpt import classification_loss, multilabel_loss, regression_loss, segmentation_loss
+from .outputs_umedpt import UMedPTObjectDetectionOutput
 
 
 class UMedPTClassificationHead(nn.Module):
@@ -32,81 +35,93 @@ class UMedPTSegmentationHead(nn.Module):
         return self.classifier(pixel_embedding)
 
 
-def build_task_head(spec: dict, config) -> nn.Module:
-    """The head for one `config.tasks` entry."""
-    num_labels = len(spec["labels"])
-    if spec["type"] in ("classification", "multilabel"):
-        return UMedPTClassificationHead(config.hidden_size, num_labels, config.classifier_dropout)
-    if spec["type"] == "segmentation":
-        return UMedPTSegmentationHead(config.pixel_embedding_dim, num_labels)
-    return UMedPTFCOSHead(config.fpn_channels, num_labels, num_levels=detection_num_levels(config))
-
-
 def detection_num_levels(config) -> int:
     """FPN levels: up to three backbone maps plus the extra stride-2 levels."""
     return min(3, len(config.backbone_config.out_features)) + config.fpn_num_extra_levels
 
 
-def check_pixel_values(pixel_values: torch.Tensor, num_channels: int) -> None:
-    """Raise a clear error unless `pixel_values` is a float (B, C, H, W) tensor with the model's channel count."""
-    if not isinstance(pixel_values, torch.Tensor):
-        raise TypeError(f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}.")
-    if pixel_values.ndim != 4:
-        raise ValueError(
-            f"pixel_values must have shape (batch, channels, height, width), got {tuple(pixel_values.shape)}."
+def build_head(task_type: str, num_labels: int, config) -> nn.Module:
+    """The head of one task of `task_type` ("classification", "multilabel", "regression", "segmentation" or
+    "detection") with `num_labels` outputs."""
+    if task_type in ("classification", "multilabel", "regression"):
+        return UMedPTClassificationHead(config.hidden_size, num_labels, config.classifier_dropout)
+    if task_type == "segmentation":
+        return UMedPTSegmentationHead(config.pixel_embedding_dim, num_labels)
+    return UMedPTFCOSHead(config.fpn_channels, num_labels, num_levels=detection_num_levels(config))
+
+
+def build_task_head(spec: dict, config) -> nn.Module:
+    """The head for one `config.tasks` entry."""
+    return build_head(spec["type"], len(spec["labels"]), config)
+
+
+def classification_output(logits: torch.Tensor, labels, task_type: str, hidden_states=None) -> ImageClassifierOutput:
+    """Logits and, with labels, the loss of `task_type`: "classification" (CE / ln C), "multilabel" (BCE / ln 2) or
+    "regression" (MSE)."""
+    loss = None
+    if labels is not None:
+        loss_function = {
+            "classification": classification_loss,
+            "multilabel": multilabel_loss,
+            "regression": regression_loss,
+        }[task_type]
+        loss = loss_function(logits, labels)
+    return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+
+def segmentation_output(logits: torch.Tensor, labels, ignore_index: int, hidden_states=None) -> SemanticSegmenterOutput:
+    loss = segmentation_loss(logits, labels, ignore_index) if labels is not None else None
+    return SemanticSegmenterOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+
+def detection_output(
+    tower_features: tuple[list[torch.Tensor], list[torch.Tensor]],
+    head: UMedPTFCOSHead,
+    labels,
+    image_size: tuple[int, int],
+    config,
+    hidden_states=None,
+) -> UMedPTObjectDetectionOutput:
+    image_size = tuple(int(side) for side in image_size)
+    predictions = head(*tower_features, image_size=image_size)
+    loss = loss_dict = None
+    if labels is not None:
+        loss, loss_dict = fcos_loss(
+            predictions,
+            labels,
+            image_size,
+            config.fcos_center_sampling_radius,
+            config.centerness_loss_weight,
+            config.fcos_prior_probability,
         )
-    if pixel_values.shape[1] != num_channels:
-        raise ValueError(
-            f"pixel_values has {pixel_values.shape[1]} channels but the model expects {num_channels} "
-            "(use UMedPTImageProcessor with the model's num_channels)."
-        )
-    if not pixel_values.is_floating_point():
-        raise TypeError(f"pixel_values must be a floating point tensor, got {pixel_values.dtype}.")
+    boxes = distances_to_boxes(predictions["points"], predictions["distances"])
+    return UMedPTObjectDetectionOutput(
+        loss=loss,
+        loss_dict=loss_dict,
+        logits=predictions["logits"],
+        pred_boxes=xyxy_to_normalised_cxcywh(boxes, image_size),
+        centerness_logits=predictions["centerness_logits"],
+        hidden_states=hidden_states,
+    )
 
 
-def check_task_labels(task: str, spec: dict, labels, pixel_values: torch.Tensor, ignore_index: int) -> None:
-    """Raise a ValueError that says what was expected when `labels` do not fit the task type."""
-    batch_size, num_labels, task_type = pixel_values.shape[0], len(spec["labels"]), spec["type"]
-    expected = {
-        "classification": f"a LongTensor of shape ({batch_size},) with values in [0, {num_labels - 1}]",
-        "multilabel": f"a float tensor of shape ({batch_size}, {num_labels}) with values in [0, 1]",
-        "segmentation": f"a LongTensor of shape ({batch_size}, H, W) with values in [0, {num_labels - 1}] "
-        f"or {ignore_index}",
-        "detection": f"a list of {batch_size} dicts with 'class_labels' (LongTensor [N], values in "
-        f"[0, {num_labels - 1}]) and 'boxes' (FloatTensor [N, 4], normalised cx, cy, w, h)",
-    }[task_type]
-
-    def fail(problem: str) -> None:
-        raise ValueError(f"Task {task!r} ({task_type}): {problem}; expected {expected}.")
-
-    if task_type == "detection":
-        if not isinstance(labels, (list, tuple)) or len(labels) != batch_size:
-            fail(f"got {type(labels).__name__} of length {len(labels) if hasattr(labels, '__len__') else '?'}")
-        for target in labels:
-            if not isinstance(target, dict) or not {"class_labels", "boxes"} <= set(target):
-                fail("a target is not a dict with 'class_labels' and 'boxes'")
-            boxes, classes = target["boxes"], target["class_labels"]
-            if not isinstance(boxes, torch.Tensor) or not isinstance(classes, torch.Tensor):
-                fail("'boxes' and 'class_labels' must be tensors")
-            if boxes.ndim != 2 or boxes.shape[-1] != 4 or classes.shape != (boxes.shape[0],):
-                fail(f"got boxes {tuple(boxes.shape)} and class_labels {tuple(classes.shape)}")
-            if classes.is_floating_point() or (classes.numel() and (classes.min() < 0 or classes.max() >= num_labels)):
-                fail("class_labels out of range or not integers")
-            if boxes.numel() and (not torch.isfinite(boxes).all() or boxes.min() < 0 or boxes.max() > 1):
-                fail("boxes are not finite and normalised to [0, 1]")
-        return
-    if not isinstance(labels, torch.Tensor):
-        fail(f"got {type(labels).__name__}")
-    if task_type == "multilabel":
-        if labels.shape != (batch_size, num_labels) or not torch.isfinite(labels).all():
-            fail(f"got shape {tuple(labels.shape)}")
-        return
-    if labels.is_floating_point():
-        fail(f"got dtype {labels.dtype}")
-    valid = labels[labels != ignore_index] if task_type == "segmentation" else labels
-    if valid.numel() and (valid.min() < 0 or valid.max() >= num_labels):
-        fail(f"got values in [{int(valid.min())}, {int(valid.max())}]")
-    if task_type == "classification" and labels.shape != (batch_size,):
-        fail(f"got shape {tuple(labels.shape)}")
-    if task_type == "segmentation" and (labels.ndim != 3 or labels.shape[0] != batch_size):
-        fail(f"got shape {tuple(labels.shape)}")
+def task_output(
+    task_type: str,
+    head: nn.Module,
+    encoded,
+    labels,
+    image_size: tuple[int, int],
+    config,
+    pixel_decoder: nn.Module | None = None,
+    detection_decoder: nn.Module | None = None,
+):
+    """Run the blocks one task needs on the encoder's output (`UMedPTModelOutput`) and return its output: the image
+    vector for classification types, the pixel decoder for segmentation, the detection decoder for detection."""
+    hidden_states = encoded.hidden_states
+    if task_type in ("classification", "multilabel", "regression"):
+        return classification_output(head(encoded.pooler_output), labels, task_type, hidden_states)
+    if task_type == "segmentation":
+        logits = head(pixel_decoder(encoded.feature_maps, image_size))
+        return segmentation_output(logits, labels, config.segmentation_ignore_index, hidden_states)
+    tower_features = detection_decoder(encoded.feature_maps)
+    return detection_output(tower_features, head, labels, image_size, config, hidden_states)

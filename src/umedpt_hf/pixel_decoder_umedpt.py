@@ -23,7 +23,6 @@ class UMedPTPixelDecoder(nn.Module):
             UMedPTConvNormAct(widths[i - 1] + deepest_first[i], widths[i]) for i in range(1, len(deepest_first))
         )
         self.embed = UMedPTConvNormAct(widths[-1], embedding_dim)
-        self.gradient_checkpointing = False
 
     def forward(self, feature_maps: tuple[torch.Tensor, ...], output_size: tuple[int, int]) -> torch.Tensor:
         deepest_first = list(reversed(feature_maps))
@@ -31,3 +30,8 @@ class UMedPTPixelDecoder(nn.Module):
         for fuse, skip in zip(self.fuse, deepest_first[1:]):
             hidden = fuse(torch.cat([resize_to(hidden, skip.shape[-2:]), skip], dim=1))
         return self.embed(resize_to(hidden, output_size))
+
+
+def build_pixel_decoder(channels: list[int], config) -> UMedPTPixelDecoder:
+    """The shared pixel decoder of a UMedPT config over an encoder pyramid with `channels`."""
+    return UMedPTPixelDecoder(channels, config.pixel_decoder_channels, config.pixel_embedding_dim)

@@ -29,7 +29,7 @@ def test_umedpt_features_match_get_image_features(tiny_checkpoint, processor, da
     assert features.labels.tolist() == dataset["label"]
     pixel_values = processor(list(dataset["image"]), return_tensors="pt")["pixel_values"]
     with torch.no_grad():
-        expected = encoder.model.get_image_features(pixel_values).numpy()
+        expected = encoder.model.get_image_features(pixel_values).pooler_output.numpy()
     np.testing.assert_allclose(features.features, expected, rtol=1e-4, atol=1e-5)
 
 

@@ -54,7 +54,7 @@ def _reference_outputs(model_dir, image: np.ndarray, tasks: dict, modality: str 
 
 @torch.no_grad()
 def _outputs(model, pixel_values, tasks: dict) -> dict[str, torch.Tensor]:
-    out = {"embedding": model.get_image_features(pixel_values)}
+    out = {"embedding": model.get_image_features(pixel_values).pooler_output}
     for task, spec in tasks.items():
         result = model(pixel_values, task=task)
         out[f"{task}/logits"] = result.logits
@@ -87,7 +87,7 @@ def test_push_makes_one_commit_that_loads_back_identically(loopback_hub, tiny_mo
     encoder = AutoModel.from_pretrained("loopback-user/tiny-umedpt", trust_remote_code=True).eval()
     assert type(encoder).__name__ == "UMedPTModel"
     with torch.no_grad():
-        assert torch.equal(encoder.get_image_features(pixel_values), reference["embedding"])
+        assert torch.equal(encoder.get_image_features(pixel_values).pooler_output, reference["embedding"])
 
     card = ModelCard.load("loopback-user/tiny-umedpt")
     assert card.data.library_name == "transformers"
@@ -150,14 +150,15 @@ REMOTE_CODE_CHECK = textwrap.dedent(
     model = AutoModelForPreTraining.from_pretrained("loopback-user/tiny-umedpt", trust_remote_code=True).eval()
     assert "umedpt_hf" not in type(model).__module__, type(model).__module__
     with torch.no_grad():
-        assert torch.equal(model.get_image_features(pixel_values), reference["embedding"]), "embedding differs"
+        embedding = model.get_image_features(pixel_values).pooler_output
+        assert torch.equal(embedding, reference["embedding"]), "embedding differs"
         for task, spec in tasks.items():
             result = model(pixel_values, task=task)
             assert torch.equal(result.logits, reference[task + "/logits"]), task
             if spec["type"] == "detection":
                 assert torch.equal(result.pred_boxes, reference[task + "/boxes"]), task
         encoder = AutoModel.from_pretrained("loopback-user/tiny-umedpt", trust_remote_code=True).eval()
-        assert torch.equal(encoder.get_image_features(pixel_values), reference["embedding"])
+        assert torch.equal(encoder.get_image_features(pixel_values).pooler_output, reference["embedding"])
     print("REMOTE CODE OK", type(model).__module__)
     """
 )

@@ -40,7 +40,7 @@ def test_one_feature_vector_per_slice(small_volume, tiny_encoder):
     pixel_values = PROCESSOR(list(iter_slices(small_volume, axis=2)), value_range=(low, high))["pixel_values"]
     tiny_encoder.eval()
     with torch.no_grad():
-        expected = tiny_encoder.get_image_features(pixel_values=pixel_values)
+        expected = tiny_encoder.get_image_features(pixel_values=pixel_values).pooler_output
     torch.testing.assert_close(features, expected, atol=1e-5, rtol=1e-4)
 
     # a subset gives the same rows; per-slice scaling differs from the shared volume scaling

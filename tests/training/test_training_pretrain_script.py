@@ -59,5 +59,5 @@ def test_accelerate_launch_trains_checkpoints_resumes_and_exports(tiny_database,
     trained = load_file(str(list_checkpoints(out)[-1] / "model.safetensors"))
     assert all(torch.equal(p, trained[name]) for name, p in multitask.named_parameters())
     pixel_values = processor(images=[torch.zeros(32, 32)], return_tensors="pt")["pixel_values"]
-    features = encoder.get_image_features(pixel_values)
+    features = encoder.get_image_features(pixel_values).pooler_output
     assert features.shape == (1, encoder.config.hidden_size) and torch.isfinite(features).all()

@@ -276,7 +276,8 @@ def segmentation_model(encoder: Any, labels: list[str]) -> nn.Module:
         config = copy.deepcopy(config)
         config.id2label, config.label2id = id2label, {name: i for i, name in id2label.items()}
         model = UMedPTForSemanticSegmentation(config)
-        model.umedpt.load_state_dict(encoder.model.state_dict())
+        encoder_state = encoder.model.state_dict()  # the segmentation model's encoder has no squeezer
+        model.umedpt.load_state_dict({k: v for k, v in encoder_state.items() if not k.startswith("squeezer.")})
         return model
     with quiet_loading():
         return UMedPTForSemanticSegmentation.from_pretrained(
