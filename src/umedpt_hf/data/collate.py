@@ -55,7 +55,8 @@ class TaskCollator:
     def set_seed(self, seed: int) -> None:
         """Restart the augmentation's random stream from ``seed`` (workers then use ``seed + 1 + worker id``)."""
         self.seed = int(seed)
-        self._worker_seeded = None
+        info = torch.utils.data.get_worker_info()  # an explicit seed holds in a worker too (no per-worker reseed)
+        self._worker_seeded = info.id if info is not None else None
         if self.augmentation is not None:
             self.augmentation.set_seed(self.seed)
 
