@@ -26,7 +26,15 @@ def export_pretrained(
         unwrapped = accelerator.unwrap_model(model)
 
         def write(temporary: Path) -> None:
-            unwrapped.save_pretrained(temporary, is_main_process=True)
+            from transformers.utils import logging as transformers_logging
+
+            bars = transformers_logging.is_progress_bar_enabled()
+            transformers_logging.disable_progress_bar()  # one shard: no bar between the training lines
+            try:
+                unwrapped.save_pretrained(temporary, is_main_process=True)
+            finally:
+                if bars:
+                    transformers_logging.enable_progress_bar()
             if processor is not None:
                 processor.save_pretrained(temporary)
 

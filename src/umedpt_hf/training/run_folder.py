@@ -200,16 +200,17 @@ def claim_output_dir(output_dir: str | Path, resume: bool, overwrite: bool) -> R
                 "--overwrite to replace it (only files that run wrote are deleted), or pick another output_dir"
             )
         folder.load()
-        kept = folder.remove_all()
-        if kept:
-            warnings.warn(f"--overwrite kept {len(kept)} file(s) the package did not write: {kept[:5]}", stacklevel=2)
-    for name in ("final", "best", "checkpoints"):
+    for name in ("final", "best", "checkpoints"):  # checked before anything is deleted
         foreign = folder.foreign_files(folder.root / name)
         if foreign:
             raise OutputDirError(
                 f"{folder.root / name} holds files umedpt_hf did not write ({foreign[:3]}); move them or pick "
                 "another output_dir"
             )
+    if folder.files or folder.manifest_path.is_file():
+        kept = [path for path in folder.remove_all() if path != LOCK]
+        if kept:
+            warnings.warn(f"--overwrite kept {len(kept)} file(s) the package did not write: {kept[:5]}", stacklevel=2)
     folder.start_new()
     return folder
 
