@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from .arguments import MultiTaskTrainingArguments
+from .logging import resolve_trackers
 
 TASK_TYPES = ("classification", "multilabel", "segmentation", "detection")
 LABEL_COLUMNS = {"classification": "label", "multilabel": "labels", "segmentation": "mask", "detection": "objects"}
@@ -167,6 +168,7 @@ def parse_pretrain_config(raw: Mapping[str, Any]) -> PretrainConfig:
     training_raw = {key: _coerce_number(key, value) for key, value in training_raw.items()}
     try:
         training = MultiTaskTrainingArguments(output_dir=output_dir, **training_raw)
+        resolve_trackers(training.report_to)
     except (TypeError, ValueError) as error:
         raise ConfigError(str(error)) from None
     push = raw.get("push_to_hub")
