@@ -46,6 +46,7 @@ class MultiTaskTrainingArguments:
         dataloader_prefetch_factor: Batches each worker prepares ahead.
         dataloader_pin_memory: Pin batches in page-locked memory when training on a GPU.
         compile: `torch.compile` the encoder and the shared decoders.
+        compile_backend: The `torch.compile` backend (`"inductor"`; `"aot_eager"` traces without generating code).
         eval_steps: Validate every this many steps (and at the end); 0: no validation.
         eval_max_examples: Cap of each task's fixed validation subset (`None`: the whole validation split).
         early_stopping_patience: Stop after this many evaluations without a lower sum of validation losses.
@@ -81,6 +82,7 @@ class MultiTaskTrainingArguments:
     dataloader_prefetch_factor: int = 2
     dataloader_pin_memory: bool = True
     compile: bool = False
+    compile_backend: str = "inductor"
     eval_steps: int = 0
     eval_max_examples: int | None = 64
     early_stopping_patience: int | None = None

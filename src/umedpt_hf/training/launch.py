@@ -45,23 +45,27 @@ def check_mixed_precision(mixed_precision: str, on_cpu: bool) -> None:
         )
 
 
-def compile_model(model: nn.Module) -> None:
+def compile_model(model: nn.Module, backend: str = "inductor") -> None:
     """`torch.compile` the encoder and the shared decoders in place (parameter names and state dict unchanged).
 
     Fails with one clear line when torch.compile cannot work here (no C++ compiler for the CPU backend, an
     unsupported Python), found by compiling a two-operation probe first.
     """
-    probe_compile()
+    probe_compile(backend)
     names = [name for name in ("umedpt", "pixel_decoder", "detection_decoder") if hasattr(model, name)]
     if not names:
         raise ValueError(f"training.compile: {type(model).__name__} has no encoder or decoders to compile")
+    dynamo_config = torch._dynamo.config
+    for limit in ("recompile_limit", "cache_size_limit"):  # one graph per task image size: allow many sizes
+        if hasattr(dynamo_config, limit):
+            setattr(dynamo_config, limit, max(64, getattr(dynamo_config, limit)))
     for name in names:
-        getattr(model, name).compile()
+        getattr(model, name).compile(backend=backend)
 
 
-def probe_compile() -> None:
+def probe_compile(backend: str = "inductor") -> None:
     try:
-        probe = torch.compile(lambda x: torch.relu(x) + 1)
+        probe = torch.compile(lambda x: torch.relu(x) + 1, backend=backend)
         probe(torch.zeros(2))
     except Exception as error:  # any backend failure means compile cannot work on this machine
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__

@@ -126,7 +126,7 @@ class MultiTaskTrainer:
         if args.gradient_checkpointing:
             enable_gradient_checkpointing(model)
         if args.compile:
-            compile_model(model)
+            compile_model(model, args.compile_backend)
         optimizer = build_optimizer(model, args)
         self.scheduler = build_scheduler(optimizer, args, self.max_steps)
         self.model, self.optimizer = acc.prepare(model, optimizer)
