@@ -92,7 +92,7 @@ def build_validation_loaders(config: PretrainConfig, database: dict[str, Any], m
     return loaders
 
 
-def as_streaming_loaders(loaders: dict[str, Any], num_shards: int = 8) -> dict[str, Any]:
+def as_streaming_loaders(loaders: dict[str, Any], seed: int, num_shards: int = 8) -> dict[str, Any]:
     """`data.streaming`: each task's split read as a `datasets.IterableDataset` (sharded, shuffled per epoch)."""
     from torch.utils.data import DataLoader
 
@@ -100,7 +100,8 @@ def as_streaming_loaders(loaders: dict[str, Any], num_shards: int = 8) -> dict[s
     for name, loader in loaders.items():
         dataset = loader.dataset
         shards = max(1, min(num_shards, len(dataset)))
-        iterable = dataset.to_iterable_dataset(num_shards=shards)
+        buffer = 16 * (loader.batch_size or 1)
+        iterable = dataset.to_iterable_dataset(num_shards=shards).shuffle(seed=seed, buffer_size=buffer)
         streamed[name] = DataLoader(
             iterable, batch_size=loader.batch_size, collate_fn=loader.collate_fn, drop_last=True
         )
@@ -129,7 +130,7 @@ def run_pretraining(
     model, processor = build_model_and_processor(config, database)
     loaders = build_task_loaders(config, database, model.config)
     if config.data.streaming:
-        loaders = as_streaming_loaders(loaders)
+        loaders = as_streaming_loaders(loaders, config.training.seed)
     trainer = MultiTaskTrainer(
         model,
         loaders,

@@ -66,7 +66,7 @@ class StreamingTaskStream(TaskBatchStream):
         self.epoch, self.used_in_epoch = 0, 0  # examples of the current epoch already in batches
         self._stream_id = zlib.crc32(key.encode("utf-8"))
         self._iterator: Iterator[Any] | None = None
-        self._exact_state = getattr(dataset, "_shuffling", None) is None and hasattr(dataset, "state_dict")
+        self._exact_state = hasattr(dataset, "state_dict") and not _has_shuffle_buffer(dataset)
 
     def next_batch(self) -> Any:
         examples = self._take(self.batch_size)
@@ -117,6 +117,22 @@ class StreamingTaskStream(TaskBatchStream):
         if target is not None:
             state = np.random.SeedSequence([self.seed, self._stream_id, position]).generate_state(1)[0]
             target.set_seed(int(state) & 0x7FFFFFFF)
+
+
+def _has_shuffle_buffer(dataset: Any) -> bool:
+    """True when the dataset shuffles through a buffer, or when that cannot be told (then resume re-iterates)."""
+    pending = [getattr(dataset, "_ex_iterable", None)]
+    if pending[0] is None:
+        return True
+    while pending:
+        node = pending.pop()
+        if node is None:
+            continue
+        if "Shuffled" in type(node).__name__:
+            return True
+        pending.append(getattr(node, "ex_iterable", None))
+        pending.extend(getattr(node, "ex_iterables", None) or [])
+    return False
 
 
 def _known_size(dataset: Any) -> int | None:
