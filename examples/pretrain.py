@@ -26,8 +26,15 @@ from umedpt_hf.training.pipeline import run_pretraining
 BAD_INPUT = (ConfigError, OutputDirError, CheckpointError, FileNotFoundError, PermissionError, OSError, ValueError)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, exit code 2 (the CLI contract), instead of the usage block."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="pretraining YAML config")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue the run in output_dir from its newest checkpoint")

@@ -109,7 +109,10 @@ def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> Pre
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
-    raw = apply_overrides(raw or {}, overrides)
+    raw = {} if raw is None else raw
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: a pretraining config must be a mapping, got {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides)
     config = parse_pretrain_config(raw)
     config.source = str(path)
     return config

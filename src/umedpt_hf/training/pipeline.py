@@ -23,10 +23,17 @@ def load_database(config: PretrainConfig) -> dict[str, Any]:
             f"no task database at {root} (no tasks.json); build it with `umedpt data build --out {root}` "
             "or set data.database"
         )
-    try:
-        database = load_task_database(root, tasks=[*config.task_names, *config.held_out_tasks])
-    except ValueError as error:  # unknown task names, unreadable task entries
-        raise ConfigError(str(error)) from None
+    database = {}
+    for name in [*config.task_names, *config.held_out_tasks]:  # one by one, so that an error names its task
+        try:
+            database.update(load_task_database(root, tasks=[name]))
+        except ValueError as error:  # unknown task names, unreadable task entries
+            raise ConfigError(str(error)) from None
+        except (IndexError, KeyError) as error:  # e.g. datasets cannot load a split saved with no rows
+            raise ConfigError(
+                f"task {name!r} of the database {root} could not be read ({type(error).__name__}: {error}); "
+                "check that its dataset folder is complete and that no split is empty"
+            ) from None
     check_against_database(config, database)
     return database
 

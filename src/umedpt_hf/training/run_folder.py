@@ -186,6 +186,8 @@ def claim_output_dir(output_dir: str | Path, resume: bool, overwrite: bool) -> R
     `checkpoints/` hold files the package did not write. Resume: the folder must hold a run.
     """
     folder = RunFolder(output_dir)
+    if folder.root.exists() and not folder.root.is_dir():
+        raise OutputDirError(f"output_dir {folder.root} is a file, not a folder")
     if resume:
         if not folder.holds_run():
             raise OutputDirError(f"--resume: {folder.root} holds no training run to continue")
@@ -215,9 +217,7 @@ def claim_output_dir(output_dir: str | Path, resume: bool, overwrite: bool) -> R
     return folder
 
 
-def claim_for_training(
-    accelerator: Any, output_dir: Path, resume: bool, overwrite: bool, run_config: Any = None
-) -> RunFolder | None:
+def claim_for_training(accelerator: Any, output_dir: Path, resume: bool, overwrite: bool) -> RunFolder | None:
     """`claim_output_dir` + the lock on the main process, the verdict shared with every rank.
 
     Returns the main process's `RunFolder` (None on the other ranks); raises OutputDirError on every rank.
@@ -229,11 +229,11 @@ def claim_for_training(
         existed = output_dir.exists()
         lock = RunFolder(output_dir)
         try:
+            if existed and not output_dir.is_dir():
+                raise OutputDirError(f"output_dir {output_dir} is a file, not a folder")
             lock.acquire_lock()
             folder = claim_output_dir(output_dir, resume, overwrite)
             folder._lock_owned, lock._lock_owned = True, False
-            if run_config is not None:
-                folder.write_yaml("pretrain_config.yaml", run_config)
         except OutputDirError as problem:
             lock.release_lock()
             if not existed and output_dir.is_dir() and not any(output_dir.iterdir()):

@@ -172,12 +172,17 @@ class MultiTaskTrainer:
                     self._load(checkpoint)
                 else:
                     set_seed(args.seed)
+                if self.run_folder is not None and self.run_config is not None:  # after a successful load only
+                    self.run_folder.write_yaml("pretrain_config.yaml", self.run_config)
                 run.start(flat_hyperparameters({**vars(args), "max_steps": self.max_steps}), TRACKING_PROJECT)
                 console = Console(self.max_steps, self.step, args.progress_bar and acc.is_local_main_process)
                 self.pool.start(self._schedule(self.step))
                 window = LossWindow(self.task_names, acc.device)
                 last: Mapping[str, float] = {}
                 while self.step < self.max_steps and not self.stop_agreed:
+                    if stop.requested and acc.num_processes == 1:  # between rounds: no need to start another
+                        self.stop_agreed = True
+                        break
                     losses, n_images, _ = self.training_step(self.step, stop.requested)
                     self.step += 1
                     run.images += n_images
@@ -343,9 +348,7 @@ class MultiTaskTrainer:
         resume = resume_from is True or (
             resume_from not in (None, False) and Path(resume_from).resolve().is_relative_to(self.output_dir.resolve())
         )
-        self.run_folder = claim_for_training(
-            self.accelerator, self.output_dir, resume, self.args.overwrite_output_dir, self.run_config
-        )
+        self.run_folder = claim_for_training(self.accelerator, self.output_dir, resume, self.args.overwrite_output_dir)
 
     def _load(self, checkpoint: Path) -> None:
         acc = self.accelerator
