@@ -161,20 +161,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
+    """Each variant's ratio to the bare eager-fp32 loop it alternated with (absolute images/s vary with the load)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = ["bare fp32 (eager)"] + [f"trainer {name}" for name in result["variants"]]
-    bare = statistics.mean(v["bare_images_per_second"] for v in result["variants"].values())
-    values = [bare] + [v["trainer_images_per_second"] for v in result["variants"].values()]
+    names = list(result["variants"])
+    ratios = [result["variants"][name]["ratio"] for name in names]
     figure, axis = plt.subplots(figsize=(6.5, 3.8))
-    bars = axis.bar(names, values, color=["#888"] + ["#3a7"] * len(result["variants"]))
-    for bar, variant in zip(bars[1:], result["variants"].values()):
-        axis.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"×{variant['ratio']:.3f}", ha="center",
-                  va="bottom")  # fmt: skip
-    axis.set_ylabel("images / s (training)")
+    bars = axis.bar([f"trainer {name}" for name in names], ratios, color="#3a7")
+    axis.axhline(1.0, color="#555", linewidth=1, linestyle="--", label="bare eager fp32 loop")
+    for bar, name in zip(bars, names):
+        variant = result["variants"][name]
+        trainer, bare = variant["trainer_images_per_second"], variant["bare_images_per_second"]
+        label = f"×{variant['ratio']:.3f}\n{trainer:.0f} vs {bare:.0f} img/s"
+        axis.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), label, ha="center", va="bottom", fontsize=8)
+    axis.set_ylabel("images/s ÷ bare eager fp32 (same run)")
+    axis.set_ylim(0, max(ratios) * 1.3)
+    axis.legend(loc="lower right", fontsize=8)
     axis.set_title(f"{result['preset']} @ {result['image_size']} px, {result['tasks']} tasks × batch "
                    f"{result['batch_size']}\n{result['device']}, {result['torch_threads']} thread(s)")  # fmt: skip
     figure.tight_layout()
