@@ -38,7 +38,7 @@ RESULTS = HERE / "results"
 def settings(options: argparse.Namespace) -> dict[str, Any]:
     """Sizes of the run: the full GPU setting, or a CI-size one with --quick."""
     if options.quick:
-        return {"preset": "tiny", "image_size": 64, "batch_size": 4, "inference_batch": 8, "steps": 4, "warmup": 1,
+        return {"preset": "tiny", "image_size": 64, "batch_size": 4, "inference_batch": 8, "steps": 6, "warmup": 2,
                 "tasks": 4, "memory_tasks": [1, 2], "inference_iterations": 3}  # fmt: skip
     return {"preset": "swinv2_t", "image_size": 224, "batch_size": 32, "inference_batch": 128, "steps": 30,
             "warmup": 3, "tasks": 4, "memory_tasks": [1, 4, 16], "inference_iterations": 20}  # fmt: skip
@@ -113,9 +113,12 @@ def trainer_against_bare(run: dict, device: str, compile_too: bool, clock: Clock
     }
     per_step = run["batch_size"] * run["tasks"]
     result: dict[str, Any] = {"tasks": run["tasks"], "batch_per_task": run["batch_size"]}
-    variants = {"eager": {}, "compiled": {"compile": True}} if compile_too else {"eager": {}}
+    variants: dict[str, dict] = {"eager": {}, "compiled": {"compile": True}}
     with tempfile.TemporaryDirectory() as scratch:
         for name, extra in variants.items():
+            if name == "compiled" and not compile_too:
+                result[name] = {"skipped": "not asked for (--quick without --compile, or --no-compile)"}
+                continue
             if name == "compiled" and clock.left < 180:
                 result[name] = {"skipped": f"{clock.left:.0f} s left of the time budget (compiling needs more)"}
                 continue
@@ -154,10 +157,9 @@ def memory_against_tasks(run: dict, device: str, clock: Clock) -> dict[str, Any]
             if clock.left < 20:
                 result[mode][str(num_tasks)] = "skipped: time budget"
                 continue
-            try:  # CUDA: in this process (allocator statistics); CPU: a fresh process each (resident set)
-                measured = (
-                    measure(num_tasks, mode, options) if device == "cuda" else run_fresh(num_tasks, mode, options)
-                )
+            try:  # CUDA and --quick: in this process; a full CPU run: a fresh process each (resident set)
+                in_process = device == "cuda" or run["preset"] == "tiny"
+                measured = measure(num_tasks, mode, options) if in_process else run_fresh(num_tasks, mode, options)
                 result[mode][str(num_tasks)] = round(measured["peak_above_baseline_mib"], 1)
                 result["method"] = measured["method"]
             except torch.cuda.OutOfMemoryError:
@@ -276,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     parser.add_argument("--quick", action="store_true", help="tiny preset, small sizes (CI)")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled-trainer measurement")
+    parser.add_argument("--compile", action="store_true", help="include it with --quick too (minutes on a CPU)")
     parser.add_argument("--budget-seconds", type=float, default=450.0)
     parser.add_argument("--out", type=Path, default=None)
     options = parser.parse_args(argv)
@@ -294,9 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         import transformers
 
         result["transformers"] = transformers.__version__
+    compile_too = not options.no_compile and (options.compile or not options.quick)
     sections = [
         ("inference", lambda: encoder_inference(run, device)),
-        ("training", lambda: trainer_against_bare(run, device, not options.no_compile, clock)),
+        ("training", lambda: trainer_against_bare(run, device, compile_too, clock)),
         ("memory", lambda: memory_against_tasks(run, device, clock)),
         ("encoders", lambda: other_libraries(run, device)),
     ]
