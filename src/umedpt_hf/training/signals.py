@@ -87,3 +87,7 @@ def _parent_is_accelerate_launcher() -> bool:
     except OSError:
         return False
     return any(part.endswith(b"accelerate") for part in command) and b"launch" in command
+
+
+def signal_name(number: int | None) -> str:
+    return signal.Signals(number).name if number else "a signal"

@@ -35,7 +35,7 @@ from .loss_book import LossWindow, RoundCheck, RoundLosses
 from .optim import build_optimizer, build_scheduler
 from .run_folder import RunFolder, claim_for_training
 from .samplers import TaskSampler, build_sampler
-from .signals import GracefulStop, TrainingInterrupted, follow_launcher
+from .signals import GracefulStop, TrainingInterrupted, follow_launcher, signal_name
 from .streams import IndexedTaskStream, TaskBatchStream, as_task_stream, task_sizes
 from .training_run import TrainingRun, nonfinite_gradients_error, nonfinite_loss_error
 from .validation import BestModel, build_validation_sets, evaluate, validation_keys
@@ -206,7 +206,7 @@ class MultiTaskTrainer:
                     self.save_checkpoint()
                 if self.stop_agreed:
                     raise TrainingInterrupted(
-                        f"training stopped by {_signal_name(stop.signal_number)} at step {self.step} of "
+                        f"training stopped by {signal_name(stop.signal_number)} at step {self.step} of "
                         f"{self.max_steps}; checkpoint {self.last_checkpoint} is complete: continue with --resume",
                         stop.signal_number or 15,
                     )
@@ -393,9 +393,3 @@ class MultiTaskTrainer:
         """
         target = Path(directory) if directory is not None else self.output_dir / "final"
         return export_pretrained(self.accelerator, self.model, self.processor, self.run_folder, target)
-
-
-def _signal_name(number: int | None) -> str:
-    import signal
-
-    return signal.Signals(number).name if number else "a signal"
