@@ -44,6 +44,18 @@ AutoImageProcessor.register(UMedPTConfig, image_processor_classes={"pil": UMedPT
 # preprocessor_config.json gets an auto_map and the processor modules are copied next to it (remote code)
 UMedPTImageProcessor.register_for_auto_class("AutoImageProcessor")
 
+# conversion of foreign checkpoints loads lazily (umedpt_hf.conversion; the model files never import it)
+_CONVERSION_EXPORTS = ("convert_checkpoint", "init_encoder_from", "export_timm")
+
+
+def __getattr__(name: str):
+    if name in _CONVERSION_EXPORTS:
+        from . import conversion
+
+        return getattr(conversion, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "TASK_TYPES",
     "UMedPTBackbone",
@@ -58,6 +70,7 @@ __all__ = [
     "UMedPTObjectDetectionOutput",
     "UMedPTPreTrainedModel",
     "config_from_preset",
+    "convert_checkpoint",
     "swinv2_t_config",
     "tiny_config",
 ]

@@ -13,8 +13,15 @@ TASK_TYPES = ("classification", "multilabel", "segmentation", "detection")
 # the fewest class names a task of each type needs (segmentation and classification need >= 2 classes)
 MIN_LABELS = {"classification": 2, "multilabel": 1, "segmentation": 2, "detection": 1}
 
+# Swin-V2-T with torchvision's swin_v2_t window geometry: transformers fixes each stage's window and shift from
+# `image_size` at construction, so 256 (= patch 4 * 2^3 * window 8) makes them equal torchvision's for square inputs
+# of 160-256 px (multiples of 32), 224 included; this is also microsoft/swinv2-tiny-patch4-window8-256's config
 SWINV2_TINY_DEFAULTS = {
+    "image_size": 256,
     "window_size": 8,
+    "pretrained_window_sizes": [0, 0, 0, 0],
+    "layer_norm_eps": 1e-5,
+    "qkv_bias": True,
     "out_features": ["stage1", "stage2", "stage3", "stage4"],
 }
 

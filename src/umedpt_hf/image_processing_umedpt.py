@@ -1,13 +1,14 @@
 """UMedPTImageProcessor: the modality-aware preprocessing contract saved next to UMedPT weights.
 
-Every intensity and geometry decision is a field of `preprocessor_config.json`. Imports only numpy, torch, PIL,
-transformers and sibling `*_umedpt.py` files (the file is copied for remote-code loading).
+Every intensity and geometry decision is a field of `preprocessor_config.json`, including each pretraining task's
+preprocessing (`task_preprocessing`). Imports only numpy, torch, PIL, transformers and sibling `*_umedpt.py` files
+(they are copied for remote-code loading).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+import copy
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -17,28 +18,51 @@ from transformers.image_processing_base import BatchFeature
 from transformers.image_processing_utils import get_size_dict
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling, SizeDict
 from transformers.processing_utils import ImagesKwargs
+from transformers.utils import logging
 
-from .image_transforms_umedpt import (
-    CT_WINDOWS,
-    MODALITY_INTENSITY,
-    as_channels_first,
+from .image_geometry_umedpt import (
     boxes_to_canvas,
-    check_boxes,
-    check_mask,
+    canvas_size,
     content_size,
-    match_channels,
     pad_bottom_right,
     resize_image,
     resize_mask,
+)
+from .image_intensity_umedpt import (
+    CT_WINDOWS,
+    MODALITY_INTENSITY,
+    check_percentiles,
+    check_value_range,
     resolve_intensity_scaling,
     resolve_window,
     scale_intensity,
-    to_numpy,
 )
-from .post_processing_umedpt import classification_scores, decode_detections, semantic_label_maps
+from .image_targets_umedpt import check_boxes, check_mask
+from .image_transforms_umedpt import (
+    as_list,
+    channel_layout,
+    image_to_channels_first,
+    match_channels,
+    per_image,
+    to_numpy,
+    to_numpy_tree,
+)
+from .post_processing_umedpt import UMedPTPostProcessingMixin
+from .task_preprocessing_umedpt import (
+    TASK_SETTING_KEYS,
+    json_form,
+    normalise_task_preprocessing,
+    processor_modality,
+    size_dict,
+    task_entry,
+    task_preprocessing_from_spec,
+)
 
+logger = logging.get_logger(__name__)
 GREY_MEAN = (float(np.mean(IMAGENET_DEFAULT_MEAN)),)
 GREY_STD = (float(np.mean(IMAGENET_DEFAULT_STD)),)
+# settings of transformers' ImagesKwargs that this processor cannot honour: an error when set, never ignored
+UNSUPPORTED_SETTINGS = {"crop_size": None, "pad_size": None, "do_center_crop": False}
 
 
 class UMedPTImageProcessorKwargs(ImagesKwargs, total=False):
@@ -48,8 +72,10 @@ class UMedPTImageProcessorKwargs(ImagesKwargs, total=False):
     window (`str` | `(centre, width)` | list of them): CT window(s) in HU; several windows give one channel each.
     intensity_scaling (`str`): overrides the modality's rule: "auto", "dtype", "percentile", "minmax", "window", "none".
     percentiles (`(low, high)`): clipping percentiles of the "percentile" rule.
-    value_range (`(low, high)`): fixed clipping range for "percentile"/"minmax" (e.g. computed over a whole volume).
+    value_range (`(low, high)`): fixed, finite clipping range for "percentile"/"minmax" (e.g. over a whole volume).
     mask_pad_value (`int`): label of padded mask pixels (255 = ignored by the losses).
+    task (`str`): the task whose recorded preprocessing applies when a call names none (see `for_task`).
+    task_preprocessing (`dict`): {task: {"modality", "window", "size", "num_labels", ...}} as training applied it.
     """
 
     num_channels: int
@@ -59,21 +85,23 @@ class UMedPTImageProcessorKwargs(ImagesKwargs, total=False):
     percentiles: Any
     value_range: Any
     mask_pad_value: int
+    task: str | None
+    task_preprocessing: dict | None
 
 
-class UMedPTImageProcessor(PilBackend):
+class UMedPTImageProcessor(UMedPTPostProcessingMixin, PilBackend):
     r"""
-    Image processor of UMedPT: medical intensities to [0, 1], channel policy, resize (optionally keeping the aspect
-    ratio and padding, bottom/right), normalisation; segmentation maps and boxes follow the image geometry.
+    Image processor of UMedPT: medical intensities to [0, 1], resize (optionally keeping the aspect ratio and
+    padding bottom/right), channel policy, normalisation; segmentation maps and boxes follow the image geometry.
 
-    Order of operations: input check -> intensity scaling at the original resolution (float64, so 16-bit and HU values
-    lose nothing) -> channel policy -> resize in float with `torch.nn.functional.interpolate` (anti-aliased bilinear by
-    default; masks nearest) -> pad -> normalise with `image_mean`/`image_std`.
+    Order: input check -> intensity rule at the original resolution (float32 where exact, else float64: 16-bit and
+    HU values lose nothing) -> resize with `torch.nn.functional.interpolate` (anti-aliased bilinear by default; masks
+    nearest, by indexing) -> channel policy -> pad -> normalise with `image_mean`/`image_std`.
 
     Accepted images: PIL images, numpy arrays and torch tensors shaped (H, W), (H, W, C) or (C, H, W) with C in 1, 3, 4
-    (alpha dropped); integer (uint8/16/32, int8/16/32/64) and float (16/32/64) dtypes. Rejected with TypeError: bool,
-    complex and object arrays. Rejected with ValueError: NaN/inf pixels, empty arrays, 4-D arrays (pass a list or use
-    `umedpt_hf.io.iter_slices`), unknown modality or window names.
+    (alpha dropped; `input_data_format` fixes the layout); integer and float dtypes. Errors: bool, complex and object
+    arrays (TypeError); NaN/inf pixels, empty or 4-D arrays, unknown modality or window names, non-finite windows or
+    value ranges, mask values beyond the classes, boxes of zero size or outside the image (ValueError).
 
     Intensity rules (`modality` -> rule, overridable with `intensity_scaling`):
     microscopy/histology/fluorescence/dermoscopy/fundus/endoscopy/rgb -> "dtype" (uint8 / 255, uint16 / 65535; float
@@ -82,16 +110,20 @@ class UMedPTImageProcessor(PilBackend):
     (centre, width) pair, or a list of windows, one channel each; 8-bit CT exports are taken as already windowed);
     None -> "auto" (uint8 and [0, 1] floats by dtype, anything else by percentile).
 
+    Per-task contract: `task_preprocessing` records, for every pretraining task, the modality rule, window, size and
+    label count its training used. `processor(images, task=name)` or `processor.for_task(name)(images)` reproduce it;
+    arguments given in a call override the task's entry, which overrides the processor's defaults.
+
     Args:
         size (`dict`, defaults to `{"height": 224, "width": 224}`): output size.
         num_channels (`int`, defaults to 3): channel policy; follow the model with `from_model_config(config)`.
-        modality, window, intensity_scaling, percentiles, value_range: see above.
+        modality, window, intensity_scaling, percentiles, value_range, task, task_preprocessing: see above.
         do_resize (`bool`, defaults to True), resample (defaults to bilinear; nearest and bicubic also supported).
         do_pad (`bool`, defaults to False): resize keeping the aspect ratio and pad bottom/right to `size`.
         do_rescale (`bool`, defaults to True): apply the intensity rule (False: raw values as float32).
         do_normalize (`bool`, defaults to True), image_mean, image_std (ImageNet statistics; their grey average for 1
             channel).
-        mask_pad_value (`int`, defaults to 255): label of padded mask pixels.
+        mask_pad_value (`int`, defaults to 255): label of padded mask pixels (and the "ignore" label of masks).
 
     Example:
 
@@ -127,6 +159,8 @@ class UMedPTImageProcessor(PilBackend):
     percentiles = (0.5, 99.5)
     value_range = None
     mask_pad_value = 255
+    task = None
+    task_preprocessing = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -137,26 +171,58 @@ class UMedPTImageProcessor(PilBackend):
         if isinstance(self.percentiles, list):
             self.percentiles = tuple(self.percentiles)
         # JSON forms, so that a loaded processor equals the saved one
-        self.window = json.loads(json.dumps(self.window)) if isinstance(self.window, (list, tuple)) else self.window
+        self.window = json_form(self.window)
         self.value_range = list(self.value_range) if isinstance(self.value_range, (list, tuple)) else self.value_range
+        self.task_preprocessing = normalise_task_preprocessing(self.task_preprocessing)
         self._check_settings(vars(self))
+        for name in self.task_preprocessing:
+            self._settings(name, {})
+        if self.task is not None:
+            task_entry(self.task_preprocessing, self.task)
 
     def to_dict(self) -> dict[str, Any]:
         """All settings, including the medical ones left at None, so the saved JSON states every decision."""
         output = super().to_dict()
-        for name in ("modality", "window", "intensity_scaling", "value_range"):
+        for name in ("modality", "window", "intensity_scaling", "value_range", "task", "task_preprocessing"):
             output.setdefault(name, getattr(self, name, None))
         return output
 
     @classmethod
-    def from_model_config(cls, config: Any, **kwargs: Any) -> UMedPTImageProcessor:
-        """A processor whose channel policy (and, if all tasks share one, modality) follows a model config."""
+    def from_model_config(
+        cls,
+        config: Any,
+        task_specs: Mapping[str, Mapping[str, Any]] | None = None,
+        task_sizes: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> UMedPTImageProcessor:
+        """A processor whose channel policy follows a model config, with the preprocessing of each of its tasks.
+
+        `task_specs` (default: `config.tasks`) and `task_sizes` ({task: int or {"height", "width"}}) give the tasks'
+        entries through `task_preprocessing_from_spec`; if all tasks share one modality it becomes the default.
+        """
         kwargs.setdefault("num_channels", int(getattr(config, "num_channels", 3)))
-        modalities = {spec.get("modality") for spec in (getattr(config, "tasks", None) or {}).values()}
-        modalities.discard(None)
-        if len(modalities) == 1 and next(iter(modalities)) in MODALITY_INTENSITY:
+        specs = dict(task_specs if task_specs is not None else (getattr(config, "tasks", None) or {}))
+        sizes = dict(task_sizes or {})
+        if set(sizes) - set(specs):
+            raise ValueError(f"task_sizes names tasks without a spec: {sorted(set(sizes) - set(specs))}.")
+        modalities = {processor_modality(spec.get("modality")) for spec in specs.values()}
+        if len(modalities) == 1 and None not in modalities:
             kwargs.setdefault("modality", next(iter(modalities)))
+        table = {name: task_preprocessing_from_spec(spec, size=sizes.get(name)) for name, spec in specs.items()}
+        kwargs.setdefault("task_preprocessing", table)
         return cls(**kwargs)
+
+    def for_task(self, task: str) -> UMedPTImageProcessor:
+        """A copy whose defaults are `task`'s recorded preprocessing (its plain calls reproduce that task's inputs)."""
+        entry = task_entry(self.task_preprocessing, task)
+        clone = copy.deepcopy(self)
+        for key in TASK_SETTING_KEYS:
+            if key in entry:
+                value = entry[key]
+                setattr(clone, key, SizeDict(**value) if key == "size" else value)
+        clone.task = task
+        clone._check_settings(vars(clone))
+        return clone
 
     # -------------------------------------------------------------------------------------------------- preprocess
     def preprocess(
@@ -165,262 +231,163 @@ class UMedPTImageProcessor(PilBackend):
         segmentation_maps: Any = None,
         boxes: Any = None,
         box_labels: Any = None,
-        modality: str | None = None,
-        window: Any = None,
+        task: str | None = None,
+        num_labels: int | None = None,
+        clip_boxes: bool = False,
         return_tensors: str | None = "pt",
         **kwargs: Any,
     ) -> BatchFeature:
         """Preprocess one image or a list of images (and their segmentation maps or boxes).
 
+        `task` applies that task's recorded preprocessing (default: the processor's own `task`). `num_labels` (default:
+        the task's) makes mask values and box labels outside 0 .. num_labels - 1 an error (255 stays "ignore").
+        Boxes outside the image are an error unless `clip_boxes=True` (then clipped; counts in "clipped_boxes").
         Returns a `BatchFeature` with `pixel_values` (B, C, H, W) float32, `original_sizes` (B, 2) as (height, width),
         and `labels`: a (B, H, W) LongTensor for segmentation maps; for boxes a list of {"class_labels", "boxes"}
         dicts (normalised (cx, cy, w, h) on the output canvas), plus "segmentation_map" when masks are given too.
         `return_tensors`: "pt" (default; None means the same) or "np".
         """
-        unknown = set(kwargs) - set(self.valid_kwargs.__annotations__) - {"image_like_kwargs"}
-        if unknown:
-            raise TypeError(f"Unknown argument(s) {sorted(unknown)} for UMedPTImageProcessor.")
-        settings = {name: getattr(self, name, None) for name in self.valid_kwargs.__annotations__}
-        settings.update({k: v for k, v in kwargs.items() if v is not None and k != "image_like_kwargs"})
-        if modality is not None:
-            settings["modality"] = modality
-        if window is not None:
-            settings["window"] = window
+        settings, task, task_labels = self._settings(task, kwargs)
+        num_labels = num_labels if num_labels is not None else task_labels
         if return_tensors not in (None, "pt", "np"):
             raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}.")
-        settings = self._check_settings(settings)
-
-        image_list = self._as_list(images, "images")
-        mask_list = self._as_list(segmentation_maps, "segmentation_maps") if segmentation_maps is not None else None
-        box_list = self._per_image(boxes, "boxes", len(image_list)) if boxes is not None else None
-        label_list = self._per_image(box_labels, "box_labels", len(image_list)) if box_labels is not None else None
+        image_list = as_list(images, "images")
+        mask_list = as_list(segmentation_maps, "segmentation_maps") if segmentation_maps is not None else None
+        box_list = per_image(boxes, "boxes", len(image_list)) if boxes is not None else None
+        label_list = per_image(box_labels, "box_labels", len(image_list)) if box_labels is not None else None
         if mask_list is not None and len(mask_list) != len(image_list):
             raise ValueError(f"Got {len(mask_list)} segmentation maps for {len(image_list)} images.")
         if box_list is None and label_list is not None:
             raise ValueError("box_labels were given without boxes.")
 
-        arrays = [
-            as_channels_first(to_numpy(image), prefer_channels_first=isinstance(image, torch.Tensor))
-            for image in image_list
-        ]
-        canvas = self._canvas(arrays, settings)
-        pixel_values, masks, box_targets, original_sizes = [], [], [], []
+        arrays = [image_to_channels_first(image, settings["input_data_format"]) for image in image_list]
+        canvas = canvas_size([a.shape[1:] for a in arrays], settings["size"], settings["do_resize"], settings["do_pad"])
+        mean = torch.tensor(settings["image_mean"], dtype=torch.float32).reshape(-1, 1, 1)
+        std = torch.tensor(settings["image_std"], dtype=torch.float32).reshape(-1, 1, 1)
+        if settings["do_normalize"] and {mean.shape[0], std.shape[0]} - {1, settings["num_channels"]}:
+            raise ValueError(
+                f"image_mean/image_std have {mean.shape[0]}/{std.shape[0]} values for {settings['num_channels']} "
+                "channels; give one value per channel (or use from_model_config)."
+            )
+        pixel_values, masks, box_targets, original_sizes, clipped = [], [], [], [], []
         for index, array in enumerate(arrays):
             height, width = array.shape[1:]
             original_sizes.append((height, width))
-            content = (
-                content_size(height, width, *canvas, keep_aspect=settings["do_pad"])
-                if settings["do_resize"]
-                else (height, width)
-            )
-            pixel_values.append(self._process_pixels(array, content, canvas, settings))
+            keep_aspect = settings["do_pad"]
+            content = content_size(height, width, *canvas, keep_aspect) if settings["do_resize"] else (height, width)
+            tensor = self._pixels(array, content, settings)
+            if settings["do_pad"]:
+                tensor = pad_bottom_right(tensor, *canvas, value=0.0)
+            pixel_values.append((tensor - mean) / std if settings["do_normalize"] else tensor)
             if mask_list is not None:
-                mask = check_mask(to_numpy(mask_list[index], what="segmentation map"), (height, width))
+                mask = to_numpy(mask_list[index], what="segmentation map")
+                mask = check_mask(mask, (height, width), num_labels=num_labels,
+                                  ignore_value=settings["mask_pad_value"], index=index, task=task)  # fmt: skip
                 mask = resize_mask(mask, *content)
-                masks.append(
-                    pad_bottom_right(mask, *canvas, value=settings["mask_pad_value"]) if settings["do_pad"] else mask
-                )
+                masks.append(pad_bottom_right(mask, *canvas, settings["mask_pad_value"]) if keep_aspect else mask)
             if box_list is not None:
                 labels = label_list[index] if label_list is not None else None
-                image_boxes, image_labels = check_boxes(box_list[index], labels, index)
+                image_boxes, image_labels, count = check_boxes(
+                    box_list[index], labels, index, num_labels=num_labels, clip=clip_boxes, task=task
+                )
+                clipped.append(count)
                 if settings["do_pad"]:
                     image_boxes = boxes_to_canvas(image_boxes, content, canvas)
                 box_targets.append(
                     {"class_labels": torch.from_numpy(image_labels), "boxes": torch.from_numpy(image_boxes)}
                 )
+        clipped = clipped if clip_boxes and box_list is not None else None
+        return self._batch(pixel_values, original_sizes, masks, box_targets, clipped, settings, return_tensors)
 
-        data: dict[str, Any] = {
-            "pixel_values": torch.stack(pixel_values),
-            "original_sizes": torch.tensor(original_sizes, dtype=torch.long),
-        }
-        if box_list is not None:
-            if mask_list is not None:
-                for target, mask in zip(box_targets, masks):
-                    target["segmentation_map"] = mask
-            data["labels"] = box_targets
-        elif mask_list is not None:
-            data["labels"] = torch.stack(masks)
-        if return_tensors == "np":
-            data = {key: _to_numpy_tree(value) for key, value in data.items()}
-        return BatchFeature(data=data)
+    def _settings(self, task: str | None, kwargs: dict[str, Any]) -> tuple[dict[str, Any], str | None, int | None]:
+        """The settings of one call: the processor's, then the task's entry, then the call's own arguments."""
+        unknown = set(kwargs) - set(self.valid_kwargs.__annotations__) - {"image_like_kwargs"}
+        if unknown or "task_preprocessing" in kwargs:
+            raise TypeError(
+                f"Unknown argument(s) {sorted(unknown or {'task_preprocessing'})} for UMedPTImageProcessor calls "
+                "(task_preprocessing is a processor setting: choose a recorded task with task=)."
+            )
+        settings = {name: getattr(self, name, None) for name in self.valid_kwargs.__annotations__}
+        task = task if task is not None else self.task
+        entry = task_entry(self.task_preprocessing, task) if task is not None else {}
+        num_labels = entry.pop("num_labels", None)
+        settings.update(entry)
+        given = {k: v for k, v in kwargs.items() if v is not None and k != "image_like_kwargs"}
+        if "rescale_factor" in given and given["rescale_factor"] != self.rescale_factor:
+            raise ValueError(
+                "rescale_factor is not used: do_rescale applies the intensity rule (see intensity_scaling)."
+            )
+        settings.update(given)
+        return self._check_settings(settings), task, num_labels
 
-    def _process_pixels(
-        self, array: np.ndarray, content: tuple[int, int], canvas: tuple[int, int], settings: dict[str, Any]
-    ) -> torch.Tensor:
+    def _pixels(self, array: np.ndarray, content: tuple[int, int], settings: dict[str, Any]) -> torch.Tensor:
         if settings["do_rescale"]:
             scaling = resolve_intensity_scaling(settings["modality"], settings["intensity_scaling"])
-            scaled = scale_intensity(
-                array,
-                scaling,
-                percentiles=settings["percentiles"],
-                window=settings["window"],
-                value_range=settings["value_range"],
-            )
+            scaled = scale_intensity(array, scaling, percentiles=settings["percentiles"], window=settings["window"],
+                                     value_range=settings["value_range"])  # fmt: skip
         else:
             scaled = array.astype(np.float32)
-        scaled = match_channels(scaled, settings["num_channels"])
-        tensor = resize_image(scaled, *content, resample=settings["resample"]) if settings["do_resize"] else None
-        if tensor is None:
-            tensor = torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32))
-        if settings["do_pad"]:
-            tensor = pad_bottom_right(tensor, *canvas, value=0.0)
-        if settings["do_normalize"]:
-            mean = torch.tensor(settings["image_mean"], dtype=torch.float32).reshape(-1, 1, 1)
-            std = torch.tensor(settings["image_std"], dtype=torch.float32).reshape(-1, 1, 1)
-            if mean.shape[0] not in (1, tensor.shape[0]) or std.shape[0] not in (1, tensor.shape[0]):
-                raise ValueError(
-                    f"image_mean/image_std have {mean.shape[0]}/{std.shape[0]} values for {tensor.shape[0]} channels; "
-                    "give one value per channel (or use from_model_config)."
-                )
-            tensor = (tensor - mean) / std
-        return tensor.float().contiguous()
-
-    def _canvas(self, arrays: list[np.ndarray], settings: dict[str, Any]) -> tuple[int, int]:
+        tensor = torch.from_numpy(np.ascontiguousarray(scaled))
         if settings["do_resize"]:
-            return settings["size"].height, settings["size"].width
-        heights = {a.shape[1] for a in arrays}
-        widths = {a.shape[2] for a in arrays}
-        if settings["do_pad"]:
-            return max(heights), max(widths)
-        if len(heights) > 1 or len(widths) > 1:
-            raise ValueError(
-                "Images of different sizes cannot be batched with do_resize=False; enable do_resize or do_pad."
-            )
-        return heights.pop(), widths.pop()
+            tensor = resize_image(tensor, *content, resample=settings["resample"])
+        # the channel policy after resizing: replicating grey first would resize three copies
+        return match_channels(tensor, settings["num_channels"]).float()
+
+    def _batch(
+        self,
+        pixel_values: list[torch.Tensor],
+        original_sizes: list[tuple[int, int]],
+        masks: list[torch.Tensor],
+        box_targets: list[dict[str, torch.Tensor]],
+        clipped: list[int] | None,
+        settings: dict[str, Any],
+        return_tensors: str | None,
+    ) -> BatchFeature:
+        pixels = torch.stack(pixel_values)
+        if channel_layout(settings.get("data_format"), "data_format") == "last":
+            pixels = pixels.permute(0, 2, 3, 1)
+        data: dict[str, Any] = {
+            "pixel_values": pixels.contiguous().to(settings.get("device") or "cpu"),
+            "original_sizes": torch.tensor(original_sizes, dtype=torch.long),
+        }
+        if box_targets:
+            for target, mask in zip(box_targets, masks):
+                target["segmentation_map"] = mask
+            data["labels"] = box_targets
+        elif masks:
+            data["labels"] = torch.stack(masks)
+        if clipped is not None:
+            data["clipped_boxes"] = torch.tensor(clipped, dtype=torch.long)
+            if sum(clipped):
+                logger.warning(f"clip_boxes=True: clipped {sum(clipped)} box(es) reaching outside their image.")
+        if return_tensors == "np":
+            data = {key: to_numpy_tree(value) for key, value in data.items()}
+        return BatchFeature(data=data)
 
     def _check_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
         settings = dict(settings)
+        for name, neutral in UNSUPPORTED_SETTINGS.items():
+            if settings.get(name, neutral) not in (neutral, None):
+                raise ValueError(f"{name} is not supported by UMedPTImageProcessor; do_pad keeps the aspect ratio.")
         size = settings.get("size")
-        if settings.get("do_center_crop"):
-            raise ValueError("do_center_crop is not supported by UMedPTImageProcessor; do_pad keeps the aspect ratio.")
         if settings.get("do_resize", True):
             if isinstance(size, (int, list, tuple)) and not isinstance(size, bool):
                 size = get_size_dict(size, default_to_square=True)
-            if not isinstance(size, SizeDict):
-                size = SizeDict(**size) if isinstance(size, dict) else None
-            if size is None or not size.height or not size.width or size.height < 1 or size.width < 1:
-                raise ValueError(f"size must be {{'height': int, 'width': int}} with positive values, got {size}.")
+            try:
+                size = SizeDict(**size_dict(dict(size) if isinstance(size, (dict, SizeDict)) else size))
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"size must be {{'height': int, 'width': int}} with positive values, got {size}."
+                ) from None
             settings["size"] = size
         if settings.get("num_channels") not in (1, 3):
             raise ValueError(f"num_channels must be 1 or 3, got {settings.get('num_channels')!r}.")
         resolve_intensity_scaling(settings.get("modality"), settings.get("intensity_scaling"))
         if settings.get("window") is not None:
             resolve_window(settings["window"])
-        percentiles = settings.get("percentiles")
-        if (
-            not isinstance(percentiles, (list, tuple))
-            or len(percentiles) != 2
-            or not 0.0 <= float(percentiles[0]) < float(percentiles[1]) <= 100.0
-        ):
-            raise ValueError(f"percentiles must be (low, high) with 0 <= low < high <= 100, got {percentiles!r}.")
-        value_range = settings.get("value_range")
-        if value_range is not None and (
-            not isinstance(value_range, (list, tuple)) or len(value_range) != 2 or not value_range[0] < value_range[1]
-        ):
-            raise ValueError(f"value_range must be (low, high) with low < high, got {value_range!r}.")
+        check_percentiles(settings.get("percentiles"))
+        check_value_range(settings.get("value_range"))
         return settings
 
-    @staticmethod
-    def _as_list(items: Any, name: str) -> list[Any]:
-        if isinstance(items, (list, tuple)):
-            if len(items) == 0:
-                raise ValueError(f"Got an empty list of {name}.")
-            return list(items)
-        if items is None:
-            raise ValueError(f"No {name} given.")
-        return [items]
 
-    @staticmethod
-    def _per_image(items: Any, name: str, count: int) -> list[Any]:
-        """Boxes/labels: one entry per image (a single image may give its (N, 4) boxes / (N,) labels directly)."""
-        if count == 1:
-            try:
-                array = np.asarray(to_numpy(items, what=name) if not isinstance(items, (list, tuple)) else items, float)
-            except (TypeError, ValueError):
-                array = None
-            if array is not None and (
-                (name == "boxes" and array.ndim == 2 and array.shape[1] == 4)
-                or (name == "box_labels" and array.ndim == 1)
-                or array.size == 0
-            ):
-                return [items]
-        if not isinstance(items, (list, tuple)) or len(items) != count:
-            length = len(items) if isinstance(items, (list, tuple)) else "a single array"
-            raise ValueError(f"{name} must be a list with one entry per image ({count}), got {length}.")
-        return list(items)
-
-    # ----------------------------------------------------------------------------------------------- post-process
-    def _content_fractions(self, target_sizes: Any) -> list[tuple[float, float]] | None:
-        if not self.do_pad or target_sizes is None:
-            return None
-        canvas = (self.size.height, self.size.width) if isinstance(self.size, SizeDict) else tuple(self.size.values())
-        fractions = []
-        for height, width in (tuple(int(v) for v in size) for size in target_sizes):
-            content = content_size(height, width, *canvas, keep_aspect=True)
-            fractions.append((content[0] / canvas[0], content[1] / canvas[1]))
-        return fractions
-
-    def post_process_semantic_segmentation(self, outputs: Any, target_sizes: Any = None) -> list[torch.Tensor]:
-        """Segmentation logits -> per-image (H, W) LongTensor label maps at `target_sizes` (height, width).
-
-        With `do_pad`, the padded border is cropped first, assuming `target_sizes` are the original image sizes.
-        """
-        logits = _get(outputs, "logits")
-        return semantic_label_maps(logits, target_sizes, self._content_fractions(target_sizes))
-
-    def post_process_object_detection(
-        self,
-        outputs: Any,
-        threshold: float = 0.5,
-        target_sizes: Any = None,
-        iou_threshold: float = 0.6,
-        max_detections: int = 100,
-    ) -> list[dict[str, torch.Tensor]]:
-        """FCOS outputs -> per image {"scores", "labels", "boxes"}; boxes absolute (x1, y1, x2, y2) in `target_sizes`.
-
-        scores = sqrt(sigmoid(logits) * sigmoid(centerness_logits)); kept above `threshold`, top-k, class-wise NMS at
-        `iou_threshold`. Without `target_sizes` the boxes stay normalised to [0, 1].
-        """
-        return decode_detections(
-            _get(outputs, "logits"),
-            _get(outputs, "pred_boxes"),
-            _get(outputs, "centerness_logits", required=False),
-            threshold=threshold,
-            target_sizes=target_sizes,
-            content_fractions=self._content_fractions(target_sizes),
-            iou_threshold=iou_threshold,
-            max_detections=max_detections,
-        )
-
-    def post_process_image_classification(
-        self,
-        outputs: Any,
-        label_names: Sequence[str] | dict[int, str] | None = None,
-        multilabel: bool = False,
-        threshold: float = 0.5,
-        top_k: int | None = None,
-    ) -> list[list[dict[str, Any]]]:
-        """Logits -> per image [{"label", "label_id", "score"}, ...] by decreasing score (softmax, or sigmoid and
-        `threshold` for multi-label). `label_names`: e.g. `config.tasks[task]["labels"]` or `config.id2label`."""
-        logits = outputs if isinstance(outputs, torch.Tensor) else _get(outputs, "logits")
-        return classification_scores(logits, label_names, multilabel=multilabel, threshold=threshold, top_k=top_k)
-
-
-def _get(outputs: Any, name: str, required: bool = True) -> Any:
-    value = outputs.get(name) if isinstance(outputs, dict) else getattr(outputs, name, None)
-    if value is None and required:
-        raise ValueError(f"The model outputs have no `{name}`.")
-    return value
-
-
-def _to_numpy_tree(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.numpy()
-    if isinstance(value, list):
-        return [_to_numpy_tree(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _to_numpy_tree(v) for k, v in value.items()}
-    return value
-
-
-__all__ = ["CT_WINDOWS", "UMedPTImageProcessor"]
+__all__ = ["CT_WINDOWS", "MODALITY_INTENSITY", "UMedPTImageProcessor"]

@@ -1,6 +1,6 @@
 """Post-processing of UMedPT outputs: pure-torch NMS, FCOS detection decoding, label maps, class names.
 
-Imports only torch and transformers (copied next to saved weights for remote-code loading).
+Imports only torch, transformers and its siblings (copied next to saved weights for remote-code loading).
 """
 
 from __future__ import annotations
@@ -12,6 +12,13 @@ import torch
 import torch.nn.functional as F
 from transformers.image_transforms import center_to_corners_format
 from transformers.loss.loss_for_object_detection import box_iou
+
+from .image_geometry_umedpt import content_size
+
+try:
+    from transformers.image_processing_outputs import SemanticSegmentationPostProcessorOutput
+except ImportError:  # transformers releases before it: the same fields on a BatchFeature
+    from transformers.image_processing_base import BatchFeature as SemanticSegmentationPostProcessorOutput
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
@@ -94,14 +101,19 @@ def semantic_label_maps(
     logits: torch.Tensor,
     target_sizes: Sequence[Sequence[int]] | torch.Tensor | None,
     content_fractions: Sequence[tuple[float, float]] | None = None,
-) -> list[torch.Tensor]:
-    """(B, C, h, w) logits -> per-image (H, W) LongTensor label maps (padding cropped, then upsampled, then argmax)."""
+    return_scores: bool = False,
+) -> list[torch.Tensor] | list[SemanticSegmentationPostProcessorOutput]:
+    """(B, C, h, w) logits -> per-image (H, W) LongTensor label maps (padding cropped, then upsampled, then argmax).
+
+    With `return_scores`, each item is a `SemanticSegmentationPostProcessorOutput` with `segmentation` (H, W) and
+    `segmentation_scores` (C, H, W): the logits at the target size, as transformers' segmentation processors return.
+    """
     if logits.ndim != 4:
         raise ValueError(f"Expected segmentation logits (B, C, H, W), got shape {tuple(logits.shape)}.")
     if target_sizes is not None and len(target_sizes) != len(logits):
         raise ValueError(f"Got {len(target_sizes)} target sizes for a batch of {len(logits)}.")
     logits = logits.detach()
-    maps = []
+    results = []
     for index in range(len(logits)):
         item = logits[index : index + 1].float()
         if content_fractions is not None:
@@ -111,8 +123,13 @@ def semantic_label_maps(
         if target_sizes is not None:
             size = tuple(int(v) for v in target_sizes[index])
             item = F.interpolate(item, size=size, mode="bilinear", align_corners=False)
-        maps.append(item[0].argmax(dim=0))
-    return maps
+        label_map = item[0].argmax(dim=0)
+        if return_scores:
+            data = {"segmentation": label_map, "segmentation_scores": item[0]}
+            results.append(SemanticSegmentationPostProcessorOutput(data=data))
+        else:
+            results.append(label_map)
+    return results
 
 
 def classification_scores(
@@ -144,3 +161,78 @@ def classification_scores(
             entries = [e for e in entries if e["score"] >= threshold]
         results.append(entries[:top_k] if top_k is not None else entries)
     return results
+
+
+class UMedPTPostProcessingMixin:
+    """The post-processing methods of `UMedPTImageProcessor`: model outputs -> label maps, boxes, ranked classes.
+
+    Uses the processor's geometry (`do_pad`, `size`, also those of a recorded `task`) to undo padding.
+    """
+
+    def _content_fractions(self, target_sizes: Any, task: str | None = None) -> list[tuple[float, float]] | None:
+        settings = self._settings(task, {})[0]
+        if not settings["do_pad"] or target_sizes is None:
+            return None
+        canvas = (settings["size"].height, settings["size"].width)
+        fractions = []
+        for height, width in (tuple(int(v) for v in size) for size in target_sizes):
+            content = content_size(height, width, *canvas, keep_aspect=True)
+            fractions.append((content[0] / canvas[0], content[1] / canvas[1]))
+        return fractions
+
+    def post_process_semantic_segmentation(
+        self, outputs: Any, target_sizes: Any = None, return_segmentation_scores: bool = False, task: str | None = None
+    ) -> list[torch.Tensor] | list[SemanticSegmentationPostProcessorOutput]:
+        """Segmentation logits -> per-image (H, W) LongTensor label maps at `target_sizes` (height, width).
+
+        With `return_segmentation_scores`, each item is a `SemanticSegmentationPostProcessorOutput` holding
+        `segmentation` and `segmentation_scores` (the logits at that size, (C, H, W)). With `do_pad` (of the processor
+        or of `task`), the padded border is cropped first, assuming `target_sizes` are the original image sizes.
+        """
+        fractions = self._content_fractions(target_sizes, task)
+        return semantic_label_maps(_get(outputs, "logits"), target_sizes, fractions, return_segmentation_scores)
+
+    def post_process_object_detection(
+        self,
+        outputs: Any,
+        threshold: float = 0.5,
+        target_sizes: Any = None,
+        iou_threshold: float = 0.6,
+        max_detections: int = 100,
+        task: str | None = None,
+    ) -> list[dict[str, torch.Tensor]]:
+        """FCOS outputs -> per image {"scores", "labels", "boxes"}; boxes absolute (x1, y1, x2, y2) in `target_sizes`.
+
+        scores = sqrt(sigmoid(logits) * sigmoid(centerness_logits)); kept above `threshold`, top-k, class-wise NMS at
+        `iou_threshold`. Without `target_sizes` the boxes stay normalised to [0, 1].
+        """
+        return decode_detections(
+            _get(outputs, "logits"),
+            _get(outputs, "pred_boxes"),
+            _get(outputs, "centerness_logits", required=False),
+            threshold=threshold,
+            target_sizes=target_sizes,
+            content_fractions=self._content_fractions(target_sizes, task),
+            iou_threshold=iou_threshold,
+            max_detections=max_detections,
+        )
+
+    def post_process_image_classification(
+        self,
+        outputs: Any,
+        label_names: Sequence[str] | dict[int, str] | None = None,
+        multilabel: bool = False,
+        threshold: float = 0.5,
+        top_k: int | None = None,
+    ) -> list[list[dict[str, Any]]]:
+        """Logits -> per image [{"label", "label_id", "score"}, ...] by decreasing score (softmax, or sigmoid and
+        `threshold` for multi-label). `label_names`: e.g. `config.tasks[task]["labels"]` or `config.id2label`."""
+        logits = outputs if isinstance(outputs, torch.Tensor) else _get(outputs, "logits")
+        return classification_scores(logits, label_names, multilabel=multilabel, threshold=threshold, top_k=top_k)
+
+
+def _get(outputs: Any, name: str, required: bool = True) -> Any:
+    value = outputs.get(name) if isinstance(outputs, dict) else getattr(outputs, name, None)
+    if value is None and required:
+        raise ValueError(f"The model outputs have no `{name}`.")
+    return value

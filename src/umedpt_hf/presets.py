@@ -11,7 +11,12 @@ from .configuration_umedpt import UMedPTConfig
 
 def swinv2_t_config(tasks: dict[str, dict] | None = None, num_channels: int = 3, **overrides: Any) -> UMedPTConfig:
     """The reference UMedPT: Swin-V2-T encoder (window 8, 27.6 M parameters), 16-channel pixel embedding,
-    128-channel FPN/FCOS with 4-conv towers."""
+    128-channel FPN/FCOS with 4-conv towers.
+
+    The encoder has torchvision's swin_v2_t window geometry (`image_size=256`, window 8, no pretrained windows,
+    LayerNorm eps 1e-5; `SWINV2_TINY_DEFAULTS`), so weights converted from torchvision or the authors' export, or
+    loaded with `model.init_from` (e.g. `microsoft/swinv2-tiny-patch4-window8-256`), compute the same features at
+    224 and 256 px (square sides 160-256 that are multiples of 32)."""
     return UMedPTConfig(tasks=tasks, num_channels=num_channels, **overrides)
 
 

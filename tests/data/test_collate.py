@@ -84,6 +84,68 @@ def test_augmented_loaders_are_deterministic_under_a_seed(mini_tasks, processor)
     assert not all(torch.equal(x, y) for x, y in zip(a, c))
     w1, w2 = first_batches(0, workers=2), first_batches(0, workers=2)
     assert all(torch.equal(x, y) for x, y in zip(w1, w2))
+    assert all(torch.equal(x, y) for x, y in zip(a, w1))  # workers > 0 reproduce workers = 0
+
+
+def test_every_epoch_augments_anew_and_workers_agree_over_epochs(mini_tasks, processor):
+    task = mini_tasks["colin27_lobe_seg"]
+
+    def epochs(workers: int) -> list[list[torch.Tensor]]:
+        options = {"persistent_workers": True, "prefetch_factor": 2} if workers else {}
+        loader = make_task_dataloader(
+            task, "validation", processor, 8, augment=True, seed=5, num_workers=workers, **options
+        )
+        return [[batch["pixel_values"] for batch in loader] for _ in range(2)]
+
+    serial, parallel = epochs(0), epochs(2)
+    for first, second in zip(serial, parallel):
+        assert all(torch.equal(x, y) for x, y in zip(first, second))
+    assert not torch.equal(serial[0][0], serial[1][0])  # epoch 2 is shuffled and augmented differently
+
+
+def test_augmentation_is_a_pure_function_of_the_seed_given(mini_tasks, processor):
+    task = mini_tasks["colin27_deep_grey_det"]
+    examples = [task.splits["train"][i] for i in range(4)]
+    collator = TaskCollator(task.spec, processor, augment=True, seed=0)
+    collator.set_seed(11)
+    first = collator(examples)["pixel_values"]
+    collator(examples)  # history does not leak into what follows set_seed
+    collator.set_seed(11)
+    assert torch.equal(collator(examples)["pixel_values"], first)
+    fresh = TaskCollator(task.spec, processor, augment=True, seed=11)
+    assert torch.equal(fresh(examples)["pixel_values"], first)
+    collator.set_seed(12)
+    assert not torch.equal(collator(examples)["pixel_values"], first)
+
+
+def test_pinned_memory_and_worker_options_reach_the_loader(mini_tasks, processor):
+    task = mini_tasks["modality_cls"]
+    loader = make_task_dataloader(task, "train", processor, 4, num_workers=1, pin_memory=True,
+                                  persistent_workers=True, prefetch_factor=3)  # fmt: skip
+    assert loader.pin_memory and loader.persistent_workers and loader.prefetch_factor == 3
+    with pytest.raises(ValueError, match="need num_workers > 0"):
+        make_task_dataloader(task, "train", processor, 4, persistent_workers=True)
+
+
+def test_sixteen_bit_masks_keep_their_values(processor):
+    from umedpt_hf.data.collate import mask_to_array
+
+    mask = np.full((16, 16), 300, np.uint16)
+    assert mask_to_array(mask).dtype == np.uint16 and mask_to_array(mask).max() == 300
+    assert mask_to_array(mask.astype(np.int32)).dtype == np.uint16  # PIL mode "I": no wrap to 44
+    spec = {"type": "segmentation", "labels": [str(i) for i in range(301)], "modality": "mri"}
+    batch = TaskCollator(spec, processor)([{"image": np.zeros((16, 16), np.uint8), "mask": mask}])
+    assert batch["labels"].unique().tolist() == [300]
+
+
+def test_box_conversion_agrees_with_transformers():
+    from transformers.image_transforms import center_to_corners_format
+
+    xywh = np.array([[2.0, 4.0, 6.0, 8.0], [0.0, 0.0, 10.0, 20.0]], np.float32)
+    cxcywh = coco_to_normalised_cxcywh(xywh, width=10, height=20)
+    corners = center_to_corners_format(cxcywh) * np.array([10, 20, 10, 20])
+    assert np.allclose(corners, [[2, 4, 8, 12], [0, 0, 10, 20]])
+    assert coco_to_normalised_cxcywh(np.zeros((0, 4)), 10, 20).shape == (0, 4)
 
 
 def test_collator_errors(mini_tasks, processor):

@@ -44,9 +44,14 @@ def test_int16_hounsfield_units_survive_the_image_feature():
     [
         ("classification", {"image": [_grey()]}, "'label'", "missing"),
         ("multilabel", {"image": [_grey()], "labels": [[1.0, 0.0, 1.0]]}, "'labels'", "length 2"),
-        ("multilabel", {"image": [_grey()], "labels": [[1.5, 0.0]]}, "'labels'", "[0, 1]"),
+        ("multilabel", {"image": [_grey()], "labels": [[1.5, 0.0]]}, "'labels'", "0 or 1"),
         ("segmentation", {"image": [_grey()], "mask": [np.ones((8, 8), np.uint8)]}, "'mask'", "differs from image"),
-        ("segmentation", {"image": [_grey()], "mask": [np.full((16, 16), 7, np.uint8)]}, "'mask'", "outside 0..1"),
+        (
+            "segmentation",
+            {"image": [_grey()], "mask": [np.full((16, 16), 7, np.uint8)]},
+            "'mask'",
+            "outside the 2 classes 0..1",
+        ),
         (
             "detection",
             {"image": [_grey()], "objects": [{"bbox": [[1, 1, -2, 3]], "category": [0]}]},

@@ -32,7 +32,11 @@ def test_evaluate_end_to_end(tmp_path, tiny_checkpoint, tiny_database, capsys):
     assert max(sum(c["1.0"]) / 2 for c in curves.values()) > 0.6
     with Image.open(out / "data_scarcity.png") as image:
         assert image.format == "PNG"
-    assert "| bars | macro_f1 | umedpt |" in (out / "data_scarcity.md").read_text()
+    table = (out / "data_scarcity.md").read_text()
+    assert table.startswith("| task | role | metric | encoder | 1 % | 10 % | 100 % | chance |")
+    assert "| bars | held out | macro_f1 | labelled examples | 3 | 6 | 48 |  |" in table  # >= 1 per class
+    assert results[0]["role"] == "held_out" and results[0]["type"] == "classification"
+    assert results[0]["chance"] == pytest.approx(1 / 3)
     target = json.loads((out / "target.json").read_text())
     assert target[0]["task"] == "bars" and isinstance(target[0]["low_beats_baseline_full"], bool)
     assert "random-init" in printed and "wrote" in printed

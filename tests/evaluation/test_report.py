@@ -95,3 +95,40 @@ def test_tables_and_target(capsys):
     assert not check_target(worse, "umedpt", "random-init")["mid_keeps_95_percent"]
     with pytest.raises(ValueError, match="not in the result"):
         check_target(result(), "umedpt", "imagenet")
+
+
+def annotated(task: str = "bars", role: str = "held_out") -> dict:
+    return {
+        **result(task),
+        "role": role,
+        "chance": 1 / 3,
+        "train_examples": {"0.01": [3, 3], "0.1": [5, 6], "1.0": [48, 48]},
+    }
+
+
+def test_optional_role_chance_and_examples_are_validated_and_tabulated(tmp_path):
+    path = write_json([annotated("a"), annotated("b", "in_domain")], tmp_path / "r.json")
+    assert read_json(path)[1]["role"] == "in_domain"
+    table = markdown_table(read_json(path))
+    assert table.splitlines()[0] == "| task | role | metric | encoder | 1 % | 10 % | 100 % | chance |"
+    assert "| a | held out | macro_f1 | labelled examples | 3 | 5–6 | 48 |  |" in table
+    assert "| b | in-domain | macro_f1 | umedpt | 0.820 ± 0.020 | 0.910 ± 0.010 | 0.950 ± 0.000 | 0.333 |" in table
+    assert check_target(annotated(), "umedpt", "random-init")["role"] == "held_out"
+    for key, value, match in [
+        ("role", "pretraining", "'role' must be one of"),
+        ("chance", float("nan"), "'chance' must be a finite number"),
+        ("train_examples", {"0.5": [2.5]}, "example counts"),
+        ("seed", 0, "exactly the keys"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            validate_result({**annotated(), key: value})
+
+
+def test_plot_draws_chance_and_std_band(tmp_path):
+    from umedpt_hf.evaluation.plot import curve_statistics
+
+    x, mean, std = curve_statistics({"1.0": [0.7, 0.9], "0.1": [0.5, 0.5]})
+    assert x.tolist() == [0.1, 1.0] and mean == pytest.approx([0.5, 0.8]) and std == pytest.approx([0.0, 0.1])
+    plain = np.asarray(Image.open(plot_results(result(), tmp_path / "plain.png")).convert("L"), dtype=float)
+    marked = np.asarray(Image.open(plot_results(annotated(), tmp_path / "marked.png")).convert("L"), dtype=float)
+    assert plain.shape == marked.shape and np.abs(plain - marked).mean() > 0.1  # chance line, role, legend entry

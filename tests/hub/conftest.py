@@ -26,25 +26,33 @@ def hub_tasks() -> dict:
 
 
 @pytest.fixture
-def loopback_hub(tmp_path, monkeypatch):
-    """A running loopback Hub; the environment and the already-imported huggingface_hub point at it."""
+def hub_client(tmp_path, monkeypatch):
+    """The already-imported huggingface_hub client let online (HF_HUB_OFFLINE=0), without Xet, caching in tmp_path."""
     from huggingface_hub import constants
 
-    from umedpt_hf.hub import LoopbackHub
-
-    hub = LoopbackHub(tmp_path / "hub-storage", token="hf_loopback_test_token").start()
     hf_home = tmp_path / "hf_home"
-    for key, value in {**hub.client_env(), "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "0"}.items():
+    for key, value in {"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
-    # huggingface_hub read these when it was imported: point the live module at the loopback Hub too
-    monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
-    monkeypatch.setattr(
-        constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
-    )
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the client would upload through Xet otherwise
     monkeypatch.setattr(constants, "HF_HOME", str(hf_home))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+    return constants
+
+
+@pytest.fixture
+def loopback_hub(tmp_path, monkeypatch, hub_client):
+    """A running loopback Hub; the environment and the already-imported huggingface_hub point at it."""
+    from hub_server import LoopbackHub
+
+    hub = LoopbackHub(tmp_path / "hub-storage", token="hf_loopback_test_token").start()
+    for key, value in hub.client_env().items():
+        monkeypatch.setenv(key, value)
+    # huggingface_hub read these when it was imported: point the live module at the loopback Hub too
+    monkeypatch.setattr(hub_client, "ENDPOINT", hub.endpoint)
+    template = hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    monkeypatch.setattr(hub_client, "HUGGINGFACE_CO_URL_TEMPLATE", template)
     yield hub
     hub.stop()
 

@@ -73,8 +73,8 @@ def test_card_has_metadata_and_every_section(tiny_model_dir, tmp_path):
     assert data.model_name == "umedpt-tiny" and data.eval_results[0].dataset_name == "chest"
     text = reparsed.text
     for section in ("## Intended use", "## Tasks and heads", "## Preprocessing contract", "## Training data",
-                    "## Evaluation: data scarcity", "## How to load", "## How to fine-tune", "## Limitations",
-                    "## Citation"):  # fmt: skip
+                    "## Evaluation: data scarcity", "## How to load", "## Requirements", "## How to fine-tune",
+                    "## Limitations", "## Citation"):  # fmt: skip
         assert section in text, section
     assert "Not for clinical use" in text
     assert "10.1038/s43588-024-00662-z" in text and "Nature Computational Science" in text
@@ -82,6 +82,10 @@ def test_card_has_metadata_and_every_section(tiny_model_dir, tmp_path):
     assert "`nuclei` | detection | microscopy | nucleus |" in text
     assert "![Score against the fraction of training data](data_scarcity.png)" in text
     assert "| setting | value |" in text and '`{"height": 64, "width": 64}`' in text
+    # what loading needs, and the optional extras by name
+    assert "`torch>=2.6`, `transformers>=5`, `numpy` and `Pillow`" in text
+    for extra in ("dicom", "nifti", "timm", "demo"):
+        assert f'`pip install "umedpt_hf[{extra}]"`' in text, extra
 
 
 def test_card_lists_training_sources_their_licences_and_held_out_tasks(tiny_model_dir, tmp_path):

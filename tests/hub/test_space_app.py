@@ -1,4 +1,5 @@
-"""The Space demo answers gradio_client calls for every task type, from a repo id on the loopback Hub or a folder."""
+"""The Space demo answers gradio_client calls for every task type, from a repo id on the loopback Hub or a folder; masks
+and boxes come back as labelled annotations (the legend), and the demo opens with an example of each modality."""
 
 from __future__ import annotations
 
@@ -35,28 +36,50 @@ def test_every_task_type_answers_through_gradio_client(served_demo, hub_tasks, d
         return client.predict(handle_file(file), choice, modality, "soft_tissue", slice_index, threshold,
                               api_name="/predict")  # fmt: skip
 
-    scores, image, embedding, info = call(files["png"], "chest", modality="xray")
+    scores, result, embedding, info = call(files["png"], "chest", modality="xray")
     assert {c["label"] for c in scores["confidences"]} == {"normal", "effusion", "nodule"}
     assert sum(c["confidence"] for c in scores["confidences"]) == pytest.approx(1, abs=1e-4)
-    assert Image.open(image).size == Image.open(files["png"]).size  # shown at the original size
+    assert Image.open(result["image"]).size == Image.open(files["png"]).size  # shown at the original size
+    assert result["annotations"] == []  # classification: nothing drawn
     assert embedding["dimension"] == hidden == len(embedding["embedding"])
 
-    scores, image, _, info = call(files["jpeg"], "findings", modality="histology")
+    scores, _, _, info = call(files["jpeg"], "findings", modality="histology")
     assert {c["label"] for c in scores["confidences"]} == {"opacity", "device"}
     assert all(0 < c["confidence"] < 1 for c in scores["confidences"])
     assert "**findings** (multilabel)" in info
 
-    scores, image, _, info = call(files["nifti"], "tissue", slice_index=60)
+    scores, result, _, info = call(files["nifti"], "tissue", slice_index=60)
     assert {c["label"] for c in scores["confidences"]} == {"background", "grey", "white"}
     assert sum(c["confidence"] for c in scores["confidences"]) == pytest.approx(1, abs=1e-4)  # pixel fractions
-    assert "slice 60" in info and not _is_grey(image)  # a coloured overlay on a grey slice
+    assert "slice 60" in info and _is_grey(result["image"])  # the slice itself; the classes are separate layers
+    drawn = {a["label"] for a in result["annotations"]}
+    assert drawn and drawn <= {"grey", "white"}  # class names, background not drawn
+    shown = {c["label"] for c in scores["confidences"] if c["confidence"] > 0} - {"background"}
+    assert drawn == shown
+    for annotation in result["annotations"]:  # one mask per class, the size of the image
+        assert Image.open(annotation["image"]).size == Image.open(result["image"]).size
 
     _, grey, _, _ = call(files["dicom"], "chest")
-    assert _is_grey(grey) and Image.open(grey).size == (128, 128)
+    assert _is_grey(grey["image"]) and Image.open(grey["image"]).size == (128, 128)
     scores, boxes, _, info = call(files["dicom"], "nuclei", threshold=0.0)
     assert "DICOM CT" in info and "window soft_tissue" in info and "box(es)" in info
     assert [c["label"] for c in scores["confidences"]] == ["nucleus"]
-    assert not _is_grey(boxes)  # boxes drawn in colour
+    assert [a["label"] for a in boxes["annotations"]] == ["nucleus"]  # one layer (and legend entry) per class
+
+
+def test_the_demo_opens_with_an_example_of_each_modality(tiny_model_dir, space_app, monkeypatch, tmp_path):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    examples = space_app.build_examples(tmp_path / "examples")
+    modalities = {modality for _, _, modality, _ in examples}
+    assert {"xray", "ct", "mri", "microscopy", "histology"} <= modalities
+    for _, path, modality, slice_index in examples:  # every example is a real image the demo reads
+        array, hint, _ = space_app.read_image_file(path, slice_index)
+        assert array.ndim in (2, 3) and min(array.shape[:2]) >= 64 and float(array.std()) > 0, path
+        assert hint in (None, modality) or modality == "xray"
+    demo = space_app.build_demo(str(tiny_model_dir))
+    assert demo.umedpt.choice_for("mri").startswith("tissue") and demo.umedpt.choice_for("ct").startswith("chest")
+    assert set(demo.umedpt.color_map()) == {"normal", "effusion", "nodule", "opacity", "device", "background", "grey",
+                                            "white", "nucleus"}  # fmt: skip
 
 
 def test_demo_from_a_local_folder_and_a_bad_upload(tiny_model_dir, space_app, monkeypatch, tmp_path):

@@ -1,4 +1,4 @@
-"""load_dicom on real radiographs, CT and MR files from pydicom-data, and on broken files."""
+"""load_dicom on real radiographs, CT and MR files from pydicom-data (paths, bytes, file objects), and broken files."""
 
 from __future__ import annotations
 
@@ -109,53 +109,16 @@ def test_missing_pydicom_names_the_extra(dicom_file, monkeypatch):
         load_dicom(dicom_file("CT_small.dcm"))
 
 
-def _write_series(folder, dicom_file, z_positions, series_uid=None):
-    """Copies of the real CT slice at the given z positions (pixel values + k to tell them apart)."""
-    for k, z in enumerate(z_positions):
-        dataset = pydicom.dcmread(dicom_file("CT_small.dcm"))
-        dataset.PixelData = (dataset.pixel_array + k).astype(dataset.pixel_array.dtype).tobytes()
-        dataset.ImagePositionPatient = [-158.135803, -179.035797, float(z)]
-        dataset.InstanceNumber = 100 - k  # deliberately not in spatial order
-        if series_uid is not None:
-            dataset.SeriesInstanceUID = series_uid
-        dataset.save_as(folder / f"slice_{(k * 7) % len(z_positions):02d}_{k}.dcm")
-
-
-def test_dicom_series_is_stacked_in_spatial_order(dicom_file, tmp_path):
-    from umedpt_hf.io import iter_slices, load_dicom_series
-
-    z_positions = [-70.7, -75.7, -63.2, -68.2, -73.2, -65.7]  # 2.5 mm apart, shuffled
-    _write_series(tmp_path, dicom_file, z_positions)
-    (tmp_path / "README.txt").write_text("not DICOM")
-    (tmp_path / "plan.dcm").write_bytes(Path(dicom_file("rtplan.dcm")).read_bytes())
-
-    volume, meta = load_dicom_series(tmp_path)
-    assert volume.shape == (6, 128, 128) and meta["num_slices"] == 6 and meta["units"] == "HU"
-    assert meta["spacing"] == pytest.approx((2.5, 0.661468, 0.661468))
-    hu, _ = load_dicom(dicom_file("CT_small.dcm"))
-    offsets = [int(np.median(s.astype(np.int32) - hu)) for s in iter_slices(volume, axis=0)]
-    assert offsets == [int(k) for k in np.argsort(z_positions)]  # slice i is the copy with the i-th smallest z
-
-
-def test_dicom_series_errors(dicom_file, tmp_path):
-    from umedpt_hf.io import load_dicom_series
-
-    with pytest.raises(ValueError, match="No DICOM image slices"):
-        load_dicom_series(tmp_path)
-    with pytest.raises(FileNotFoundError):
-        load_dicom_series(tmp_path / "nowhere")
-    _write_series(tmp_path, dicom_file, [0.0, 2.0], series_uid="1.2.3")
-    other = tmp_path / "other"
-    other.mkdir()
-    _write_series(other, dicom_file, [0.0, 2.0], series_uid="1.2.4")
-    for path in other.iterdir():
-        path.rename(tmp_path / f"b_{path.name}")
-    with pytest.raises(ValueError, match="2 series found"):
-        load_dicom_series(tmp_path)
-    volume, meta = load_dicom_series(tmp_path, series_uid="1.2.4")
-    assert volume.shape[0] == 2 and meta["series_uid"] == "1.2.4"
-    duplicate = tmp_path / "dup"
-    duplicate.mkdir()
-    _write_series(duplicate, dicom_file, [1.0, 1.0])
-    with pytest.raises(ValueError, match="share one position"):
-        load_dicom_series(duplicate)
+def test_bytes_and_file_objects_read_like_paths(dicom_file):
+    path = dicom_file("RG1_UNCR.dcm")
+    expected, expected_meta = load_dicom(path)
+    payload = Path(path).read_bytes()
+    from_bytes, meta = load_dicom(payload)
+    assert np.array_equal(from_bytes, expected) and meta == expected_meta
+    with open(path, "rb") as handle:
+        from_handle, _ = load_dicom(handle)
+    assert np.array_equal(from_handle, expected)
+    with pytest.raises(ValueError, match=r"<4096 bytes> is not a DICOM file"):
+        load_dicom(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(TypeError, match="path, bytes or a binary file object"):
+        load_dicom(12)

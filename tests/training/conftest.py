@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Image
 
-TINY_DATABASE_TASKS = ["modality_cls", "mni152_tissue_seg", "dsb2018_nuclei_det", "mni152_lobe_cls"]
+TINY_DATABASE_TASKS = ["modality_cls", "head_ct_tissue_seg", "dsb2018_nuclei_det", "mni152_lobe_cls"]
 
 
 @pytest.fixture(scope="session")

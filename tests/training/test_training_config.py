@@ -20,7 +20,7 @@ def _tiny_raw() -> dict:
 
 def test_shipped_configs_parse():
     tiny = load_pretrain_config(CONFIGS / "tiny.yaml")
-    assert tiny.task_names == ["modality_cls", "mni152_tissue_seg", "dsb2018_nuclei_det"]
+    assert tiny.task_names == ["modality_cls", "head_ct_tissue_seg", "dsb2018_nuclei_det"]
     assert tiny.tasks[2].image_size == 64 and tiny.tasks[0].image_size == 32 and tiny.tasks[0].batch_size == 4
     mini = load_pretrain_config(CONFIGS / "umedpt_mini.yaml")
     assert sorted(mini.task_names) == sorted(DEFAULT_PRETRAINING_TASKS)

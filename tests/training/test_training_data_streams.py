@@ -16,7 +16,7 @@ def _stream(task, seed: int = 0, augment: bool = True):
 
 
 def test_augmented_batches_resume_exactly(tiny_database):
-    task = load_task_database(tiny_database, tasks=["mni152_tissue_seg"])["mni152_tissue_seg"]
+    task = load_task_database(tiny_database, tasks=["head_ct_tissue_seg"])["head_ct_tissue_seg"]
     uninterrupted = _stream(task)
     batches = [uninterrupted.next_batch() for _ in range(4)]
     assert batches[0]["pixel_values"].shape == (4, 3, 32, 32) and batches[0]["labels"].shape == (4, 32, 32)

@@ -42,7 +42,7 @@ def test_accelerate_launch_trains_checkpoints_resumes_and_exports(tiny_database,
     summary = json.loads(second.stdout.strip().splitlines()[-1])
     assert summary["step"] == 4 and set(summary["last_losses"]) == {
         "modality_cls",
-        "mni152_tissue_seg",
+        "head_ct_tissue_seg",
         "dsb2018_nuclei_det",
     }
     assert [record["step"] for record in read_log(out / "train_log.jsonl")] == [1, 2, 3, 4]  # resumed at step 3
@@ -55,7 +55,7 @@ def test_accelerate_launch_trains_checkpoints_resumes_and_exports(tiny_database,
     multitask = AutoModelForPreTraining.from_pretrained(final)
     processor = AutoImageProcessor.from_pretrained(final)
     assert type(encoder).__name__ == "UMedPTModel" and type(multitask).__name__ == "UMedPTForMultiTask"
-    assert sorted(multitask.task_names) == ["dsb2018_nuclei_det", "mni152_tissue_seg", "modality_cls"]
+    assert sorted(multitask.task_names) == ["dsb2018_nuclei_det", "head_ct_tissue_seg", "modality_cls"]
     trained = load_file(str(list_checkpoints(out)[-1] / "model.safetensors"))
     assert all(torch.equal(p, trained[name]) for name, p in multitask.named_parameters())
     pixel_values = processor(images=[torch.zeros(32, 32)], return_tensors="pt")["pixel_values"]

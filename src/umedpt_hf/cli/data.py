@@ -1,6 +1,9 @@
 """`umedpt data`: build the embedded offline database ``umedpt-mini`` and list the tasks of a built database.
 
-umedpt data build [--out DIR] [--only TASK ...]   build from installed packages (no download), writes DIR/tasks.json
+umedpt data build [--out DIR] [--only TASK ...] [--overwrite]
+                                                 build from installed packages (no download), writes DIR/tasks.json;
+                                                 a non-empty DIR that no build wrote is refused unless --overwrite
+                                                 (which still never touches files the build did not write)
 umedpt data list [DIR]                           print the tasks of a database (type, modality, split sizes)
 """
 
@@ -24,6 +27,11 @@ def register(subparsers: Any) -> None:
     )
     build.add_argument("--only", nargs="+", default=None, metavar="TASK", help="build only these tasks")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
+    build.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="build into a non-empty folder that no build made, next to its files (they are never touched)",
+    )
     build.set_defaults(func=run_build)
     listing = actions.add_parser("list", help="list the tasks of a built database (tasks.json)")
     listing.add_argument("dir", nargs="?", default=None, help="database folder (default: the umedpt-mini cache)")
@@ -51,7 +59,12 @@ def run_build(args: argparse.Namespace) -> int:
     from ..data.registry import default_database_dir
 
     out = args.out or default_database_dir()
-    manifest = build_database(out, only=args.only, progress=not args.no_progress)
+    try:
+        manifest = build_database(out, only=args.only, progress=not args.no_progress, overwrite=args.overwrite)
+    except FileNotFoundError:
+        raise
+    except OSError as error:  # read-only folder, full disk: one line naming the file
+        raise ValueError(f"cannot write the database into {out}: {error}") from None
     print(format_table(manifest))
     print(f"\n{len(manifest['tasks'])} tasks in {out} ({manifest['build_seconds']} s); tasks.json written")
     for name, reason in manifest.get("skipped", {}).items():
@@ -63,5 +76,11 @@ def run_list(args: argparse.Namespace) -> int:
     from ..data.loaders import read_tasks_file
     from ..data.registry import default_database_dir
 
-    print(format_table(read_tasks_file(args.dir or default_database_dir())))
+    try:
+        manifest = read_tasks_file(args.dir or default_database_dir())
+    except FileNotFoundError:
+        raise
+    except OSError as error:  # unreadable tasks.json
+        raise ValueError(f"cannot read {args.dir or default_database_dir()}: {error}") from None
+    print(format_table(manifest))
     return 0

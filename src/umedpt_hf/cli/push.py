@@ -10,7 +10,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "push",
         help="push a saved UMedPT model (weights, remote code, processor, model card, plot) to the Hub in one commit",
         description="Push a folder written by save_pretrained to the Hub (HF_ENDPOINT, HF_TOKEN are honoured). "
-        "For an offline Hub: python -m umedpt_hf.hub.loopback_server.",
+        "Nothing is uploaded unless the repo ids are valid, every safetensors file is complete and the folder loads "
+        "with from_pretrained.",
     )
     parser.add_argument("model_dir", help="folder with config.json, model.safetensors and preprocessor_config.json")
     parser.add_argument("repo_id", help="namespace/name of the model repo (created if missing)")
@@ -28,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from umedpt_hf.hub.push import push_space, push_to_hub
+    from umedpt_hf.hub.push import push_to_hub
 
     commit = push_to_hub(
         args.model_dir,
@@ -42,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
         license=args.license,
         encoder_name=args.encoder_name,
         training_data=args.training_data,
+        space_id=args.space,
     )
     print(f"pushed {args.model_dir} to {args.repo_id}: {commit.commit_url}")
     if args.space:
-        space_commit = push_space(args.space, args.repo_id, token=args.token, private=args.private)
-        print(f"pushed the demo to Space {args.space}: {space_commit.commit_url}")
+        print(f"pushed the demo serving {args.repo_id} to the Space {args.space}")
     return 0

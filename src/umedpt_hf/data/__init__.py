@@ -7,7 +7,9 @@ from .adapters import from_coco, from_hf_dataset, from_image_folder, from_mask_f
 from .augment import PairedAugmentation, build_augmentation
 from .build import build_database, ensure_database
 from .collate import TaskCollator
+from .held_out import HeldOutOverlapError, check_held_out_disjoint, task_source_ids
 from .loaders import load_task, load_task_database, make_task_dataloader, read_tasks_file
+from .output import OutputFolderError
 from .registry import (
     DATABASE_NAME,
     DEFAULT_HELD_OUT_TASKS,
@@ -27,12 +29,15 @@ __all__ = [
     "LABEL_COLUMNS",
     "SPLITS",
     "TASK_TYPES",
+    "HeldOutOverlapError",
+    "OutputFolderError",
     "PairedAugmentation",
     "TaskCollator",
     "TaskDataset",
     "TaskSchemaError",
     "build_augmentation",
     "build_database",
+    "check_held_out_disjoint",
     "default_database_dir",
     "ensure_database",
     "from_coco",
@@ -46,5 +51,6 @@ __all__ = [
     "make_task_dataloader",
     "read_tasks_file",
     "task_features",
+    "task_source_ids",
     "validate_task_dataset",
 ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -13,12 +11,12 @@ from datasets import Dataset, DatasetDict
 from datasets.utils.tqdm import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 from tqdm.auto import tqdm
 
+from .output import TASKS_FILE, BuildFolder, read_manifest
 from .registry import DATABASE_NAME, DEFAULT_HELD_OUT_TASKS, default_database_dir
 from .schema import SPLITS, task_features
 from .sources import SOURCES, TASK_RECIPES, BuiltTask, TaskRecipe, locate_source
 from .validate import validate_task_dataset
 
-TASKS_FILE = "tasks.json"
 Locator = Callable[[str], Any]
 
 
@@ -38,21 +36,13 @@ def _select(only: Iterable[str] | None) -> list[TaskRecipe]:
 
 def _to_dataset_dict(built: BuiltTask) -> DatasetDict:
     features = task_features(built.spec["type"], built.spec["labels"], provenance=True)
-    return DatasetDict({split: Dataset.from_dict(built.rows[split], features=features) for split in SPLITS})
-
-
-def _save(data: DatasetDict, target: Path) -> None:
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
     was_disabled = are_progress_bars_disabled()
     disable_progress_bars()  # one bar for the whole build, not one per split
     try:
-        data.save_to_disk(str(staging))
+        return DatasetDict({split: Dataset.from_dict(built.rows[split], features=features) for split in SPLITS})
     finally:
         if not was_disabled:
             enable_progress_bars()
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
 
 
 def build_database(
@@ -61,16 +51,24 @@ def build_database(
     locate: Locator = locate_source,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Build ``umedpt-mini`` into ``out_dir`` (default: `default_database_dir`) and return the ``tasks.json`` content.
 
     One `DatasetDict` (train / validation / test) per task in ``out_dir/<task>/`` (``save_to_disk``) and
-    ``out_dir/tasks.json``. A missing source skips its tasks with a one-line message saying how to install it;
-    ``locate(source_name)`` finds a source (None = not installed; injectable for tests). Raises FileNotFoundError
-    when no source at all is installed, and ValueError for unknown task names in ``only``.
+    ``out_dir/tasks.json``, each entry naming its ``source_ids``. A missing source skips its tasks with a one-line
+    message saying how to install it; ``locate(source_name)`` finds a source (None = not installed; injectable for
+    tests). Raises FileNotFoundError when no source at all is installed, and ValueError for unknown task names.
+
+    Nothing the build did not write is touched: a non-empty ``out_dir`` that an earlier build did not create is
+    refused (`OutputFolderError`) unless ``overwrite`` (then the build writes next to its files, and still refuses
+    a task folder or ``tasks.json`` that it did not write). What a build writes is recorded in
+    ``out_dir/.umedpt_build.json``; task folders and ``tasks.json`` are replaced atomically.
     """
     out = Path(out_dir) if out_dir is not None else default_database_dir()
     recipes = _select(only)
+    folder = BuildFolder.open(out, overwrite=overwrite)
+    folder.claim([recipe.name for recipe in recipes] + [TASKS_FILE])
     needed = sorted({name for recipe in recipes for name in (*recipe.sources, *recipe.optional_sources)})
     located = {}
     for name in needed:
@@ -85,7 +83,7 @@ def build_database(
         raise FileNotFoundError(
             f"no offline image source is installed, cannot build {DATABASE_NAME}. Install any of: {hints}"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    folder.create()
     entries, skipped = [], {}
     started = time.perf_counter()
     for recipe in tqdm(recipes, desc=f"building {DATABASE_NAME}", unit="task", disable=not progress):
@@ -108,8 +106,8 @@ def build_database(
             skipped[recipe.name] = f"empty splits {empty}"
             _say(f"skipping task {recipe.name!r}: splits {empty} are empty with the installed sources", echo)
             continue
-        validate_task_dataset(data, built.spec, recipe.name, max_rows=4)
-        _save(data, out / recipe.name)
+        validate_task_dataset(data, built.spec, recipe.name)
+        folder.save_task(data, recipe.name)
         sources = built.sources or list(recipe.sources)
         entries.append(
             {
@@ -119,6 +117,7 @@ def build_database(
                 "format": "hf",
                 "splits": {split: len(data[split]) for split in SPLITS},
                 "source": "; ".join(SOURCES[name].description for name in sources),
+                "source_ids": built.source_ids(),
                 "licence": "; ".join(SOURCES[name].licence for name in sources),
                 "label_origin": built.label_origin,
                 "description": built.description,
@@ -126,7 +125,7 @@ def build_database(
                 "build_seconds": round(time.perf_counter() - task_started, 2),
             }
         )
-    previous = _read_manifest(out) if only else None
+    previous = read_manifest(out) if only and folder.wrote(TASKS_FILE) else None
     if previous:
         rebuilt = {recipe.name for recipe in recipes}
         kept = [e for e in previous.get("tasks", []) if e["name"] not in rebuilt and (out / e["path"]).is_dir()]
@@ -136,24 +135,14 @@ def build_database(
         raise FileNotFoundError(f"no {DATABASE_NAME} task could be built: {skipped}")
     manifest = {
         "database": DATABASE_NAME,
-        "version": 1,
+        "version": 2,
         "tasks": entries,
         "held_out_tasks": [name for name in DEFAULT_HELD_OUT_TASKS if any(e["name"] == name for e in entries)],
         "skipped": skipped,
         "build_seconds": round(time.perf_counter() - started, 2),
     }
-    (out / TASKS_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    folder.write_json(TASKS_FILE, manifest)
     return manifest
-
-
-def _read_manifest(root: Path) -> dict[str, Any] | None:
-    path = root / TASKS_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from None
 
 
 def ensure_database(root: str | Path | None = None, **kwargs: Any) -> Path:

@@ -12,15 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from datasets import Image
+from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
 from .adapters import from_coco, from_hf_dataset, from_image_folder, from_mask_folder, from_medmnist_npz
 from .collate import TaskCollator
 from .registry import default_database_dir
+from .sampling import KeyedDataset, KeyedRandomSampler, KeyedSequentialSampler
 from .task import TaskDataset
 
 TASKS_FILE = "tasks.json"
-ADAPTER_OPTIONS = ("column_mapping", "bbox_format", "validation_fraction", "test_fraction", "seed")
+ADAPTER_OPTIONS = ("column_mapping", "bbox_format", "validation_fraction", "test_fraction", "seed", "clip_boxes")
 
 
 def load_task(entry: dict[str, Any], root: str | Path | None = None) -> TaskDataset:
@@ -31,6 +33,8 @@ def load_task(entry: dict[str, Any], root: str | Path | None = None) -> TaskData
     (``path`` = the JSON, optional ``image_dir``) or "medmnist" (an ``.npz``). Optional: ``column_mapping``,
     ``bbox_format``, ``load_kwargs`` (for ``load_dataset``), ``window``.
     """
+    if not isinstance(entry, dict):
+        raise ValueError(f"a task entry must be an object, got {entry!r:.60}")
     for key in ("name", "path"):
         if key not in entry:
             raise ValueError(f"task entry {entry.get('name', entry)!r} lacks {key!r}")
@@ -49,7 +53,6 @@ def load_task(entry: dict[str, Any], root: str | Path | None = None) -> TaskData
             labels=entry.get("labels"),
             modality=modality,
             name=name,
-            validate_rows=2,
             **options,
             **entry.get("load_kwargs", {}),
         )
@@ -79,10 +82,15 @@ def read_tasks_file(root: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{path} does not exist; build the default database with `umedpt data build --out DIR`")
     try:
         manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: the top level must be an object with a 'tasks' list, got {type(manifest).__name__}")
     if not isinstance(manifest.get("tasks"), list):
         raise ValueError(f"{path} has no 'tasks' list")
+    for position, entry in enumerate(manifest["tasks"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise ValueError(f"{path}: tasks[{position}] must be an object with a 'name' string, got {entry!r:.60}")
     return manifest
 
 
@@ -105,6 +113,15 @@ def load_task_database(
     return {name: load_task(entries[name], base) for name in wanted if name not in dropped}
 
 
+def undecoded(dataset: Any) -> Any:
+    """``dataset`` with its Image columns left undecoded (``{"bytes", "path"}``), for `TaskCollator` to decode."""
+    features = getattr(dataset, "features", None)
+    columns = [name for name, feature in (features or {}).items() if isinstance(feature, Image) and feature.decode]
+    for name in columns:
+        dataset = dataset.cast_column(name, Image(decode=False))
+    return dataset
+
+
 def make_task_dataloader(
     task: TaskDataset,
     split: str,
@@ -115,21 +132,41 @@ def make_task_dataloader(
     seed: int = 0,
     num_workers: int = 0,
     drop_last: bool = False,
+    pin_memory: bool = False,
+    persistent_workers: bool = False,
+    prefetch_factor: int | None = None,
 ) -> DataLoader:
-    """A DataLoader over ``task.splits[split]`` that yields ``{"pixel_values", "labels"}`` (see `TaskCollator`)."""
+    """A DataLoader over ``task.splits[split]`` that yields ``{"pixel_values", "labels"}`` (see `TaskCollator`).
+
+    The order is seeded by ``seed`` (a new permutation every epoch). With ``augment`` the rows carry keys
+    (`KeyedDataset`), so each example's augmentation depends on (seed, epoch, row) only: any ``num_workers`` gives the
+    same batches. ``pin_memory``, ``persistent_workers`` and ``prefetch_factor`` are passed to the DataLoader (the
+    last two only with workers).
+    """
     if split not in task.splits:
         raise ValueError(f"task {task.name!r} has no split {split!r} (splits: {list(task.splits)})")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    generator = torch.Generator().manual_seed(seed)
+    data = undecoded(task.splits[split])  # the collator decodes straight into numpy (`decode.decode_cell`)
     collator = TaskCollator(task.spec, processor, augment=augment, seed=seed)
+    if augment:
+        data = KeyedDataset(data)
+        sampler = KeyedRandomSampler(data, seed=seed) if shuffle else KeyedSequentialSampler(data)
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        sampler = RandomSampler(data, generator=generator) if shuffle else SequentialSampler(data)
+    options: dict[str, Any] = {}
+    if num_workers > 0:
+        options = {"persistent_workers": persistent_workers, "prefetch_factor": prefetch_factor}
+    elif persistent_workers or prefetch_factor is not None:
+        raise ValueError("persistent_workers and prefetch_factor need num_workers > 0")
     return DataLoader(
-        task.splits[split],
+        data,
         batch_size=batch_size,
-        shuffle=shuffle,
+        sampler=sampler,
         collate_fn=collator,
         num_workers=num_workers,
         drop_last=drop_last,
-        generator=generator,
-        persistent_workers=False,
+        pin_memory=pin_memory,
+        **options,
     )

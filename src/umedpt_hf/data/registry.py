@@ -9,8 +9,9 @@ from .sources import TASK_RECIPES
 
 DATABASE_NAME = "umedpt-mini"
 DEFAULT_TASKS: tuple[str, ...] = tuple(recipe.name for recipe in TASK_RECIPES)
-# held out of pretraining for the out-of-domain evaluation: a tomographic (MRI) task on an image source whose
-# test region no pretraining task sees, and the X-ray task; both classification with >= 2 classes and >= 60 test images
+# held out of pretraining for the out-of-domain evaluation: an MRI task on the MNI152 template labelled by the
+# Harvard-Oxford atlas, and the X-ray task on the only two radiographs; no pretraining task uses any of their source
+# volumes or images (`check_held_out_disjoint`); both classification with >= 30 test images per class
 DEFAULT_HELD_OUT_TASKS: tuple[str, ...] = ("mni152_lobe_cls", "xray_bodypart_cls")
 DEFAULT_PRETRAINING_TASKS: tuple[str, ...] = tuple(t for t in DEFAULT_TASKS if t not in DEFAULT_HELD_OUT_TASKS)
 

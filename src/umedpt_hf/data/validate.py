@@ -1,13 +1,13 @@
-"""Check that a dataset follows the canonical task schema; errors name the task and the column."""
+"""Check that a dataset follows the canonical task schema; errors name the task, split, row and column."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from datasets import ClassLabel, Dataset, DatasetDict, Image, List, Value
 
 from .schema import LABEL_COLUMNS, check_task_type
+from .validate_rows import RowError, check_rows
 
 
 class TaskSchemaError(ValueError):
@@ -74,66 +74,30 @@ def _check_features(dataset: Dataset, spec: dict[str, Any], task: str, split: st
             _fail(task, f"{column}.category", f"class names {inner.names} differ from spec labels {labels}", split)
 
 
-def _check_rows(dataset: Dataset, spec: dict[str, Any], task: str, split: str | None, max_rows: int) -> None:
-    task_type, num_classes = spec["type"], len(spec["labels"])
-    column = LABEL_COLUMNS[task_type]
-    for index in range(min(max_rows, len(dataset))):
-        row = dataset[index]
-        image = row["image"]
-        if image is None:
-            _fail(task, "image", f"row {index} has no image", split)
-        value = row[column]
-        if task_type == "multilabel":
-            if value is None or len(value) != num_classes:
-                _fail(
-                    task, column, f"row {index}: multi-hot vector of length {num_classes} expected, got {value}", split
-                )
-            if any(not math.isfinite(v) or v < 0 or v > 1 for v in value):
-                _fail(task, column, f"row {index}: values must be in [0, 1], got {value}", split)
-        elif task_type == "segmentation":
-            if value is None:
-                _fail(task, column, f"row {index} has no mask", split)
-            if value.size != image.size:
-                _fail(task, column, f"row {index}: mask size {value.size} differs from image size {image.size}", split)
-            import numpy as np
-
-            classes = np.unique(np.asarray(value))
-            bad = [int(c) for c in classes if c >= num_classes and c != 255]
-            if bad:
-                _fail(
-                    task, column, f"row {index}: class indices {bad} outside 0..{num_classes - 1} (255 = ignore)", split
-                )
-        elif task_type == "detection":
-            boxes, categories = value["bbox"], value["category"]
-            if len(boxes) != len(categories):
-                _fail(task, column, f"row {index}: {len(boxes)} boxes but {len(categories)} categories", split)
-            width, height = image.size
-            for box in boxes:
-                x, y, w, h = box
-                if not all(math.isfinite(v) for v in box) or w <= 0 or h <= 0:
-                    _fail(
-                        task, f"{column}.bbox", f"row {index}: box {box} must be finite COCO xywh with w, h > 0", split
-                    )
-                if x < -0.5 or y < -0.5 or x + w > width + 0.5 or y + h > height + 0.5:
-                    _fail(
-                        task,
-                        f"{column}.bbox",
-                        f"row {index}: box {box} (xywh pixels) outside the {width}x{height} image",
-                        split,
-                    )
+def _check_rows(dataset: Dataset, spec: dict[str, Any], task: str, split: str | None, max_rows: int | None) -> None:
+    if max_rows == 0:
+        return
+    try:
+        check_rows(dataset, spec["type"], len(spec["labels"]), limit=max_rows)
+    except RowError as error:
+        where = f"task {task!r}" + (f", split {split!r}" if split else "") + f", row {error.row}"
+        raise TaskSchemaError(f"{where}, column {error.column!r}: {error.problem}") from None
 
 
 def validate_task_dataset(
-    dataset: Dataset | DatasetDict, spec: dict[str, Any], task: str = "task", max_rows: int = 8
+    dataset: Dataset | DatasetDict, spec: dict[str, Any], task: str = "task", max_rows: int | None = None
 ) -> None:
-    """Raise `TaskSchemaError` (a ValueError) naming the task and column if ``dataset`` breaks the schema.
+    """Raise `TaskSchemaError` (a ValueError) naming the task, split, row and column if ``dataset`` breaks the schema.
 
-    Checks the spec, the features, and decodes the first ``max_rows`` rows of each split (0 = features only).
+    Checks the spec, the features and every row of each split (vectorised, see `validate_rows`); ``max_rows``
+    limits the rows checked per split (0 = features only), for quick looks at huge datasets.
     """
     validate_spec(spec, task)
     if isinstance(dataset, DatasetDict):
         if not dataset:
             raise TaskSchemaError(f"task {task!r}: the DatasetDict has no splits")
+        if "train" in dataset and len(dataset["train"]) == 0:
+            raise TaskSchemaError(f"task {task!r}, split 'train': is empty (no examples to train on)")
         for split, part in dataset.items():
             _check_features(part, spec, task, split)
             _check_rows(part, spec, task, split, max_rows)

@@ -7,6 +7,8 @@ Nothing here downloads: checkpoints are opened with `local_files_only=True`.
 from __future__ import annotations
 
 import contextlib
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,29 +29,37 @@ class Encoder:
     random_init: bool = False
 
 
-def _register_umedpt() -> None:
-    """Make AutoConfig / AutoModel know model_type "umedpt" (the package registers on import once the lead wires it)."""
-    from transformers import AutoConfig, AutoModel
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """transformers loads without its report (which lists the intentionally unused head weights) and progress bar."""
+    from transformers.utils import logging as hf_logging
 
-    from ..configuration_umedpt import UMedPTConfig
-    from ..modeling_umedpt import UMedPTModel
-
-    with contextlib.suppress(ValueError):  # already registered
-        AutoConfig.register("umedpt", UMedPTConfig)
-    with contextlib.suppress(ValueError):
-        AutoModel.register(UMedPTConfig, UMedPTModel)
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def load_config(checkpoint: str | Path):
     """The config of a local checkpoint (directory or Hub name already in the local cache), with clear errors."""
-    from transformers import AutoConfig
+    from transformers import AutoConfig  # "umedpt" is known to AutoConfig: importing umedpt_hf registers it
 
-    _register_umedpt()
     path = Path(checkpoint)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{checkpoint} is a file; pass the checkpoint directory (with config.json)")
-    if path.is_dir() and not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{checkpoint} has no config.json: not a transformers checkpoint directory")
+    if path.is_dir():
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise FileNotFoundError(f"{checkpoint} has no config.json: not a transformers checkpoint directory")
+        try:
+            json.loads(config_file.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{config_file} is not valid JSON ({error}): not a transformers checkpoint") from None
     try:
         return AutoConfig.from_pretrained(str(checkpoint), local_files_only=True)
     except OSError as error:
@@ -78,6 +88,7 @@ def _base_encoder(model: torch.nn.Module) -> torch.nn.Module:
 def load_encoder_model(checkpoint: str | Path, random_init: bool = False, seed: int = 0) -> torch.nn.Module:
     """The image encoder of `checkpoint` as float32 in eval mode; with `random_init`, the same architecture with fresh
     weights (seeded). UMedPT checkpoints of any head class give their `UMedPTModel` encoder."""
+    from safetensors import SafetensorError
     from transformers import AutoModel
 
     config = load_config(checkpoint)
@@ -87,25 +98,25 @@ def load_encoder_model(checkpoint: str | Path, random_init: bool = False, seed: 
         model_class = UMedPTModel
     else:
         model_class = None
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the load report lists the (intentionally) unused head weights
     try:
-        if random_init:
-            torch.manual_seed(seed)
-            model = model_class(config) if model_class else AutoModel.from_config(config)
-        elif model_class is not None:
-            model = model_class.from_pretrained(str(checkpoint), local_files_only=True, dtype=torch.float32)
-        else:
-            model = AutoModel.from_pretrained(str(checkpoint), local_files_only=True, dtype=torch.float32)
+        with quiet_loading():
+            if random_init:
+                with torch.random.fork_rng(devices=[]):  # seeded, and the caller's random state is left as it was
+                    torch.manual_seed(seed)
+                    model = model_class(config) if model_class else AutoModel.from_config(config)
+            elif model_class is not None:
+                model = model_class.from_pretrained(str(checkpoint), local_files_only=True, dtype=torch.float32)
+            else:
+                model = AutoModel.from_pretrained(str(checkpoint), local_files_only=True, dtype=torch.float32)
     except ValueError as error:
         raise ValueError(
             f"{checkpoint!r} ({config.model_type}) is neither a UMedPT nor a backbone model transformers can build: "
             f"{str(error).splitlines()[0]}"
         ) from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
+    except SafetensorError as error:
+        raise ValueError(f"{checkpoint}: the weights file is not a readable safetensors file ({error})") from None
+    except OSError as error:
+        raise FileNotFoundError(f"{checkpoint}: no weights to load ({str(error).splitlines()[0]})") from None
     model = _base_encoder(model)
     _check_image_encoder(model, str(checkpoint))
     return model.float().eval()

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+
+from .progress import progress as progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,17 @@ def _model_channels(model: torch.nn.Module) -> int | None:
     return channels
 
 
-def match_channels(model: torch.nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
-    """Repeat a grayscale batch to 3 channels (or average RGB to 1) when the model expects the other."""
+def check_finite(values: np.ndarray, what: str) -> None:
+    """Raise ValueError naming the first (row, column) of `values` (N, D) that is NaN or infinite."""
+    finite = np.isfinite(values)
+    if not finite.all():
+        row, column = (int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(f"{what}: NaN or infinite value at row {row} (example), column {column} (feature)")
+
+
+def adapt_channels_to_encoder(model: torch.nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
+    """Repeat a grayscale batch to the encoder's channel count (or average RGB to 1) when `model` expects another
+    number of input channels than the batch has (the processor's `match_channels` works on one image array)."""
     want = _model_channels(model)
     have = pixel_values.shape[1]
     if want is None or want == have:
@@ -77,7 +87,7 @@ def image_features(model: torch.nn.Module, pixel_values: torch.Tensor) -> torch.
 
 def image_vector(model: torch.nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
     """The (B, D) image vector of `model` for one batch (differentiable: used by fine-tuning)."""
-    pixel_values = match_channels(model, pixel_values)
+    pixel_values = adapt_channels_to_encoder(model, pixel_values)
     if hasattr(model, "get_image_features"):
         out = model.get_image_features(pixel_values=pixel_values)
         vector = _to_vector(out) if isinstance(out, torch.Tensor) else _to_vector(getattr(out, "pooler_output", None))
@@ -253,7 +263,9 @@ def extract_features(
         total = len(data) if hasattr(data, "__len__") else None
     try:
         batches = iterate_batches(data, processor, batch_size, label_column, image_column, modality)
-        for pixel_values, batch_labels in tqdm(batches, total=total, desc=desc, disable=not progress, leave=False):
+        for pixel_values, batch_labels in progress_bar(
+            batches, desc=desc, total=total, enabled=progress, unit="batches"
+        ):
             dtype = next(model.parameters()).dtype
             features.append(image_features(model, pixel_values.to(device=device, dtype=dtype)).float().cpu().numpy())
             if batch_labels is not None:
@@ -261,8 +273,7 @@ def extract_features(
     finally:
         model.train(was_training)
     result = FeatureSet(np.concatenate(features).astype(np.float32), np.concatenate(labels) if labels else None)
-    if not np.all(np.isfinite(result.features)):
-        raise ValueError(f"{type(model).__name__} produced NaN or infinite features")
+    check_finite(result.features, f"{desc}: the features {type(model).__name__} produced")
     if cache_path is not None:
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"features": result.features}

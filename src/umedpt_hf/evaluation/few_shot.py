@@ -33,9 +33,10 @@ def few_shot_evaluate(
     seeds: int = 3,
     method: str = "linear",
     metric: str = "macro_f1",
+    seed: int = 0,
 ) -> dict[int, list[float]]:
     """{shots: [test `metric` per seed]} for single-label classification (a probe with default C: no validation
-    labels are assumed in the few-shot setting)."""
+    labels are assumed in the few-shot setting); the seeds are `seed`, ..., `seed + seeds - 1`."""
     if method not in ("linear", "knn"):
         raise ValueError(f"few-shot method must be 'linear' or 'knn', got {method!r}")
     train_x, train_y = check_features(train_x, train_y, "train")
@@ -44,10 +45,10 @@ def few_shot_evaluate(
     results: dict[int, list[float]] = {}
     for n in shots:
         results[int(n)] = []
-        for seed in range(seeds):
-            idx = few_shot_indices(train_y, n, seed)
+        for job_seed in range(seed, seed + seeds):
+            idx = few_shot_indices(train_y, n, job_seed)
             if method == "linear":
-                probe = train_linear_probe(train_x[idx], train_y[idx], num_classes=num_classes, seed=seed)
+                probe = train_linear_probe(train_x[idx], train_y[idx], num_classes=num_classes, seed=job_seed)
             else:
                 probe = train_knn(train_x[idx], train_y[idx], num_classes=num_classes)
             results[int(n)].append(probe.score(test_x, test_y)[metric])

@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 from transformers.modeling_outputs import ImageClassifierOutput
 
+from .encoders import quiet_loading
 from .features import extract_features, image_features, image_vector, iterate_batches
 from .metrics import segmentation_metrics
 from .probe import FittedProbe, check_features
+from .progress import progress as progress_bar
 
 FINETUNE_TASK_TYPES = ("classification", "multilabel")
 
@@ -99,7 +100,7 @@ def train_classifier(
     epochs = max(epochs, math.ceil(min_steps / steps_per_epoch)) if steps_per_epoch else epochs
     rng = np.random.default_rng(seed)
     model.train()
-    bar = tqdm(range(epochs), desc="fine-tune", disable=not progress, leave=False)
+    bar = progress_bar(range(epochs), desc="fine-tune", enabled=progress, unit="epochs")
     for _ in bar:
         data = train_data.select(rng.permutation(size)) if is_dataset else train_data
         for pixel_values, labels in iterate_batches(data, processor, batch_size, modality=modality, raw_labels=True):
@@ -277,17 +278,11 @@ def segmentation_model(encoder: Any, labels: list[str]) -> nn.Module:
         model = UMedPTForSemanticSegmentation(config)
         model.umedpt.load_state_dict(encoder.model.state_dict())
         return model
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
+    with quiet_loading():
         return UMedPTForSemanticSegmentation.from_pretrained(
             encoder.source, id2label=id2label, label2id={n: i for i, n in id2label.items()}, dtype=torch.float32,
             local_files_only=True,
         )  # fmt: skip
-    finally:
-        hf_logging.set_verbosity(verbosity)
 
 
 @torch.no_grad()

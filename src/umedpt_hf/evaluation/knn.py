@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
+from threadpoolctl import threadpool_limits
 
 from .probe import FittedProbe, check_features, infer_num_classes
 
@@ -27,5 +28,6 @@ def train_knn(
     train_x, train_y = check_features(train_x, train_y, "train", multilabel)
     num_classes = num_classes or infer_num_classes(train_y, multilabel=multilabel)
     estimator = KNeighborsClassifier(n_neighbors=min(k, len(train_x)), metric="cosine", weights="distance")
-    estimator.fit(train_x, train_y)
+    with threadpool_limits(1):  # as the linear probe: results independent of the BLAS thread count
+        estimator.fit(train_x, train_y)
     return FittedProbe(estimator, num_classes, multilabel, {"k": estimator.n_neighbors})

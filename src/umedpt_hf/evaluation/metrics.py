@@ -1,5 +1,14 @@
 """Task metrics: classification and multi-label, segmentation Dice / IoU (scikit-learn), detection mAP@0.5.
 
+A leaf module (numpy, scikit-learn and torch only; no other umedpt_hf module), so that pretraining's validation and the
+evaluation protocol score with the same code. Every function takes plain values: numpy arrays, lists or torch tensors
+(any device or dtype, with or without gradients; see `to_numpy`), and returns a dict of Python floats.
+
+- `classification_metrics(y_true, y_pred, y_score=None)`: accuracy, balanced accuracy, macro-F1, one-vs-rest AUC.
+- `multilabel_metrics(y_true, y_pred, y_score=None)`: the same on (N, C) indicator matrices.
+- `segmentation_metrics(pred, target, num_classes)`: macro Dice and IoU from label maps (255 = ignored).
+- `detection_metrics(predictions, targets)`: mAP@0.5 from per-image xyxy boxes, scores and labels.
+
 `evaluate.load(...)` fetches metric scripts from the Hub and fails offline, so classification and segmentation scores
 come from `sklearn.metrics`. No installed library computes detection mAP (no pycocotools / torchmetrics), so
 `detection_metrics` is a small documented implementation of the Pascal-VOC all-point interpolated average precision.
@@ -10,10 +19,26 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import torch
 from sklearn import metrics as skm
 from sklearn.exceptions import UndefinedMetricWarning
+
+__all__ = [
+    "DEFAULT_METRIC",
+    "METRICS_BY_TYPE",
+    "TASK_TYPES",
+    "average_precision",
+    "classification_metrics",
+    "default_metric",
+    "detection_metrics",
+    "multilabel_metrics",
+    "score",
+    "segmentation_metrics",
+    "to_numpy",
+]
 
 TASK_TYPES = ("classification", "multilabel", "segmentation", "detection")
 
@@ -53,6 +78,16 @@ def check_metric(task_type: str, metric: str) -> None:
         )
 
 
+def to_numpy(values: Any, dtype: Any = None) -> np.ndarray:
+    """`values` as a numpy array: a torch tensor is detached and moved to the CPU (bf16 / fp16 become float32)."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu()
+        if values.is_floating_point() and values.dtype not in (torch.float32, torch.float64):
+            values = values.float()
+        values = values.numpy()
+    return np.asarray(values, dtype=dtype)
+
+
 def _safe_auc(y_true: np.ndarray, y_score: np.ndarray, **kwargs) -> float:
     """ROC AUC, or NaN where it is undefined (a class absent from the test labels)."""
     try:
@@ -64,16 +99,17 @@ def _safe_auc(y_true: np.ndarray, y_score: np.ndarray, **kwargs) -> float:
 
 
 def classification_metrics(
-    y_true: Sequence[int] | np.ndarray,
-    y_pred: Sequence[int] | np.ndarray,
-    y_score: np.ndarray | None = None,
+    y_true: Sequence[int] | np.ndarray | torch.Tensor,
+    y_pred: Sequence[int] | np.ndarray | torch.Tensor,
+    y_score: np.ndarray | torch.Tensor | None = None,
     num_classes: int | None = None,
     only: str | None = None,
 ) -> dict[str, float]:
-    """Accuracy, balanced accuracy, macro-F1 and (with class probabilities `y_score` (N, C)) one-vs-rest macro AUC;
-    `only` computes just that one (the probes' validation loop)."""
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
+    """Single-label scores from class indices (N,): accuracy, balanced accuracy, macro-F1 (mean over the classes that
+    occur in `y_true`) and, with class probabilities `y_score` (N, C), one-vs-rest macro AUC (NaN without them or
+    where it is undefined). `only` computes just that one of the first three (the probes' validation loop)."""
+    y_true = to_numpy(y_true)
+    y_pred = to_numpy(y_pred)
     if y_true.ndim != 1 or y_true.shape != y_pred.shape:
         raise ValueError(f"y_true and y_pred must be 1-D of equal length, got {y_true.shape} and {y_pred.shape}")
     if y_true.size == 0:
@@ -93,7 +129,7 @@ def classification_metrics(
     result = {name: fn() for name, fn in scores.items()}
     result["auc"] = math.nan
     if y_score is not None:
-        y_score = np.asarray(y_score, dtype=np.float64)
+        y_score = to_numpy(y_score, dtype=np.float64)
         if y_score.shape != (len(y_true), num_classes):
             raise ValueError(f"y_score must have shape ({len(y_true)}, {num_classes}), got {y_score.shape}")
         if num_classes == 2:
@@ -103,11 +139,17 @@ def classification_metrics(
     return result
 
 
-def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray | None = None) -> dict[str, float]:
-    """Multi-label scores on binary indicator matrices (N, C): subset accuracy, mean per-label balanced accuracy,
-    macro-F1 and macro AUC over the labels that have both outcomes in the test set."""
-    y_true = np.asarray(y_true).astype(int)
-    y_pred = np.asarray(y_pred).astype(int)
+def multilabel_metrics(
+    y_true: np.ndarray | torch.Tensor,
+    y_pred: np.ndarray | torch.Tensor,
+    y_score: np.ndarray | torch.Tensor | None = None,
+) -> dict[str, float]:
+    """Multi-label scores on binary indicator matrices (N, C) (`y_pred` thresholded, e.g. `sigmoid(logits) >= 0.5`):
+    subset accuracy, mean per-label balanced accuracy, macro-F1 over all C labels (a label with no positive in
+    either matrix counts 0) and, with probabilities `y_score` (N, C), macro AUC over the labels that have both
+    outcomes in `y_true`."""
+    y_true = to_numpy(y_true).astype(int)
+    y_pred = to_numpy(y_pred).astype(int)
     if y_true.ndim != 2 or y_true.shape != y_pred.shape:
         raise ValueError(f"multilabel targets must be (N, C) indicator matrices of equal shape, got {y_true.shape}")
     if y_true.shape[0] == 0:
@@ -126,24 +168,25 @@ def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarr
     if y_score is not None:
         scored = [c for c in range(y_true.shape[1]) if len(np.unique(y_true[:, c])) == 2]
         if scored:
-            result["auc"] = _safe_auc(y_true[:, scored], np.asarray(y_score)[:, scored], average="macro")
+            result["auc"] = _safe_auc(y_true[:, scored], to_numpy(y_score)[:, scored], average="macro")
     return result
 
 
 def segmentation_metrics(
-    pred: np.ndarray,
-    target: np.ndarray,
+    pred: np.ndarray | torch.Tensor,
+    target: np.ndarray | torch.Tensor,
     num_classes: int,
     ignore_index: int = 255,
     include_background: bool = False,
 ) -> dict[str, float]:
-    """Macro Dice (= pixel F1) and IoU (= Jaccard) over the classes, from label maps of equal shape.
+    """Macro Dice (= pixel F1) and IoU (= Jaccard) over the classes, from label maps of equal shape (any shape, e.g.
+    (B, H, W) predictions `logits.argmax(1)` against (B, H, W) targets): every pixel of the batch counts at once.
 
     Pixels labelled `ignore_index` are left out. Background (class 0) is left out of the mean unless
     `include_background` (or there is only one class). Classes absent from both prediction and target are skipped.
     """
-    pred = np.asarray(pred)
-    target = np.asarray(target)
+    pred = to_numpy(pred)
+    target = to_numpy(target)
     if pred.shape != target.shape:
         raise ValueError(f"prediction {pred.shape} and target {target.shape} label maps differ in shape")
     keep = target.reshape(-1) != ignore_index
@@ -189,13 +232,15 @@ def detection_metrics(
     """mAP at one IoU threshold (default 0.5), mean over the classes that have ground-truth boxes.
 
     predictions: per image {"boxes": (N, 4) xyxy, "scores": (N,), "labels": (N,)} (as `post_process_object_detection`
-    returns); targets: per image {"boxes": (M, 4) xyxy, "labels": (M,)} in the same coordinates. Detections are
+    returns); targets: per image {"boxes": (M, 4) xyxy, "labels": (M,)} in the same coordinates (convert normalised
+    (cx, cy, w, h) training targets with `transformers.image_transforms.center_to_corners_format`). Detections are
     matched greedily by descending score to the unmatched ground-truth box of the same class with the highest IoU.
+    A class with ground truth but no detection scores 0; predictions of classes without ground truth are ignored.
     """
     if len(predictions) != len(targets):
         raise ValueError(f"{len(predictions)} predictions for {len(targets)} target images")
-    as_np = lambda x, shape: np.asarray(x, dtype=np.float64).reshape(shape)  # noqa: E731
-    classes = sorted({int(c) for t in targets for c in np.asarray(t["labels"]).reshape(-1)})
+    as_np = lambda x, shape: to_numpy(x, dtype=np.float64).reshape(shape)  # noqa: E731
+    classes = sorted({int(c) for t in targets for c in to_numpy(t["labels"]).reshape(-1)})
     if not classes:
         raise ValueError("no ground-truth boxes in the targets: mAP is undefined")
     aps = []
@@ -204,10 +249,10 @@ def detection_metrics(
         num_gt = 0
         dets = []
         for i, (pred, tgt) in enumerate(zip(predictions, targets)):
-            t_labels = np.asarray(tgt["labels"]).reshape(-1)
+            t_labels = to_numpy(tgt["labels"]).reshape(-1)
             gt[i] = as_np(tgt["boxes"], (-1, 4))[t_labels == c]
             num_gt += len(gt[i])
-            p_labels = np.asarray(pred["labels"]).reshape(-1)
+            p_labels = to_numpy(pred["labels"]).reshape(-1)
             p_boxes = as_np(pred["boxes"], (-1, 4))[p_labels == c]
             p_scores = as_np(pred["scores"], (-1,))[p_labels == c]
             dets.extend((float(s), i, b) for s, b in zip(p_scores, p_boxes))

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+from .features import check_finite
 from .metrics import classification_metrics, multilabel_metrics
 
 
@@ -22,8 +24,7 @@ def check_features(x: np.ndarray, y: np.ndarray, split: str, multilabel: bool = 
         raise ValueError(f"{split}: {x.shape[0]} feature rows but {len(y)} labels")
     if not np.issubdtype(x.dtype, np.number):
         raise TypeError(f"{split} features must be numeric, got dtype {x.dtype}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{split} features contain NaN or infinite values")
+    check_finite(x, f"{split} features")
     if multilabel and y.ndim != 2:
         raise ValueError(f"{split}: multi-label targets must be an (N, C) indicator matrix, got shape {y.shape}")
     if not multilabel and y.ndim != 1:
@@ -43,13 +44,14 @@ class FittedProbe:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
-        if self.multilabel:
+        with threadpool_limits(1):  # one BLAS thread: the same numbers whatever the machine's thread count
             proba = self.estimator.predict_proba(x)
+        if self.multilabel:
             if isinstance(proba, list):  # per-label (N, 2) arrays from multi-output estimators
                 proba = np.stack([p[:, -1] if p.shape[1] > 1 else np.zeros(len(x)) for p in proba], axis=1)
             return np.asarray(proba, dtype=np.float64)
         out = np.zeros((len(x), self.num_classes))
-        out[:, np.asarray(self.estimator.classes_, dtype=int)] = self.estimator.predict_proba(x)
+        out[:, np.asarray(self.estimator.classes_, dtype=int)] = proba
         return out
 
     def predict(self, x: np.ndarray) -> np.ndarray:

@@ -7,19 +7,20 @@ with each encoder (or fine-tunes, `method="finetune"`) and returns results in th
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from .features import extract_features
+from .chance import chance_level
+from .features import find_label_column
 from .finetune import train_head
 from .knn import DEFAULT_K, train_knn
-from .linear import feature_scaler, train_linear_probe
+from .linear import train_linear_probe
 from .metrics import check_metric, default_metric
 from .probe import check_features, infer_num_classes
+from .progress import progress as progress_bar
 from .sampling import check_fractions, fraction_key, subset_for_task
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,12 @@ DEFAULT_FRACTIONS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0)
 DEFAULT_SEEDS = 3
 METHODS = ("linear", "knn", "finetune")
 PROBE_TASK_TYPES = ("classification", "multilabel")
+# the task types each method handles (segmentation: a decoder and head trained on the images)
+METHOD_TASK_TYPES = {
+    "linear": PROBE_TASK_TYPES,
+    "knn": PROBE_TASK_TYPES,
+    "finetune": (*PROBE_TASK_TYPES, "segmentation"),
+}
 
 
 @dataclass
@@ -71,10 +78,12 @@ def probe_scarcity_curve(
     num_classes: int | None = None,
     finetune_kwargs: Mapping[str, Any] | None = None,
     feature_norm: str = "standard",
+    seed: int = 0,
     progress: bool = False,
+    desc: str | None = None,
 ) -> dict[str, list[float]]:
     """{fraction key: [test `metric` per seed]} of a linear probe, kNN, or ("finetune") a new head trained with AdamW
-    on the frozen features, each trained on stratified label fractions.
+    on the frozen features, each trained on stratified label fractions; the seeds are `seed`, ..., `seed + seeds - 1`.
 
     With `scale_validation` (the default) the validation split used to choose C is subsampled with the same fraction
     and seed as the training split, so that "1 % of the labels" counts every label the probe sees; otherwise the full
@@ -95,23 +104,25 @@ def probe_scarcity_curve(
     if has_val:
         val_x, val_y = check_features(features.val_x, features.val_y, "validation", multilabel)
     num_classes = num_classes or infer_num_classes(train_y, test_y, multilabel=multilabel)
+    check_train_covers_test(train_y, test_y, task_type, desc or "task")
     curve: dict[str, list[float]] = {}
-    jobs = [(f, s) for f in fractions for s in range(seeds)]
-    for fraction, seed in tqdm(jobs, desc=f"{method} probe", disable=not progress, leave=False):
-        idx = subset_for_task(task_type, train_y, fraction, seed)
+    for fraction, job_seed in progress_bar(
+        seed_jobs(fractions, seeds, seed), desc=desc or f"{method} probe", enabled=progress, unit="fits"
+    ):
+        idx = subset_for_task(task_type, train_y, fraction, job_seed)
         if method == "knn":
             probe = train_knn(train_x[idx], train_y[idx], k=k, multilabel=multilabel, num_classes=num_classes)
         elif method == "finetune":
-            probe = train_head(train_x[idx], train_y[idx], num_labels=num_classes, multilabel=multilabel, seed=seed,
-                               **dict(finetune_kwargs or {}))  # fmt: skip
+            probe = train_head(train_x[idx], train_y[idx], num_labels=num_classes, multilabel=multilabel,
+                               seed=job_seed, **dict(finetune_kwargs or {}))  # fmt: skip
         else:
             vx = vy = None
             if has_val:
-                vidx = subset_for_task(task_type, val_y, fraction, seed) if scale_validation else slice(None)
+                vidx = subset_for_task(task_type, val_y, fraction, job_seed) if scale_validation else slice(None)
                 vx, vy = val_x[vidx], val_y[vidx]
             probe = train_linear_probe(
-                train_x[idx], train_y[idx], vx, vy,
-                metric=metric, multilabel=multilabel, num_classes=num_classes, seed=seed, feature_norm=feature_norm,
+                train_x[idx], train_y[idx], vx, vy, metric=metric, multilabel=multilabel, num_classes=num_classes,
+                seed=job_seed, feature_norm=feature_norm,
             )  # fmt: skip
         curve.setdefault(fraction_key(fraction), []).append(float(probe.score(test_x, test_y, only=metric)[metric]))
     return curve
@@ -146,6 +157,63 @@ def select_tasks(database: Mapping[str, Any], names: Sequence[str] | None) -> li
     return [database[n] for n in names]
 
 
+def seed_jobs(fractions: Sequence[float], seeds: int, seed: int = 0) -> list[tuple[float, int]]:
+    """(fraction, seed) for every fraction and the seeds `seed`, ..., `seed + seeds - 1`, in that order."""
+    return [(fraction, job_seed) for fraction in fractions for job_seed in range(seed, seed + seeds)]
+
+
+def check_train_covers_test(train_y: np.ndarray, test_y: np.ndarray, task_type: str, task: str, labels=None) -> None:
+    """Every class (multi-label: every label) with test examples must have a training example: a subset of the
+    training split cannot teach what the split lacks, and its score would measure the split, not the encoder."""
+    train_y, test_y = np.asarray(train_y), np.asarray(test_y)
+    if task_type == "multilabel":
+        missing = np.flatnonzero((test_y.sum(axis=0) > 0) & (train_y.sum(axis=0) == 0))
+        what = "positive examples"
+    else:
+        missing = np.setdiff1d(np.unique(test_y), np.unique(train_y))
+        what = "examples"
+    if len(missing):
+        names = [labels[int(c)] if labels is not None and int(c) < len(labels) else int(c) for c in missing]
+        raise ValueError(
+            f"task {task!r}: class(es) {names} have test {what} but none in the train split ({len(train_y)} "
+            "examples): too few training examples to sample label fractions from"
+        )
+
+
+def task_labels(split: Any, task_type: str) -> np.ndarray:
+    """Image-level labels of a split (class indices or an indicator matrix); example indices for mask/box tasks."""
+    if task_type not in PROBE_TASK_TYPES:
+        return np.arange(len(split))
+    column = find_label_column(split)
+    if column is None:
+        raise ValueError(f"a {task_type} split needs a 'label' or 'labels' column (columns: {split.column_names})")
+    return np.asarray(split[column])
+
+
+def task_result(
+    task: str, metric: str, spec: Mapping[str, Any], train: Any, test: Any, fractions, seeds: int, seed: int,
+    pretraining_tasks: Collection[str] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The result of one task without its curves: task, type, metric, role, chance level and labelled examples per
+    seed."""
+    task_type = spec["type"]
+    train_y = task_labels(train, task_type)
+    result: dict[str, Any] = {"task": task, "type": task_type, "metric": metric}
+    if pretraining_tasks is not None:
+        result["role"] = "in_domain" if task in pretraining_tasks else "held_out"
+    if task_type in PROBE_TASK_TYPES:
+        test_y = task_labels(test, task_type)
+        check_train_covers_test(train_y, test_y, task_type, task, list(spec.get("labels", [])))
+        result["chance"] = chance_level(task_type, metric, train_y, test_y, len(spec["labels"]))
+    examples: dict[str, list[int]] = {}
+    for fraction, job_seed in seed_jobs(fractions, seeds, seed):
+        examples.setdefault(fraction_key(fraction), []).append(
+            len(subset_for_task(task_type, train_y, fraction, job_seed))
+        )
+    result["train_examples"] = examples
+    return result
+
+
 def run_data_scarcity(
     tasks: Sequence[Any],
     encoders: Sequence[Any],
@@ -154,6 +222,7 @@ def run_data_scarcity(
     method: str = "linear",
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     seeds: int = DEFAULT_SEEDS,
+    seed: int = 0,
     metric: str | None = None,
     batch_size: int = 32,
     cache_dir: str | None = None,
@@ -161,20 +230,26 @@ def run_data_scarcity(
     train_encoder: bool = False,
     finetune_kwargs: Mapping[str, Any] | None = None,
     feature_norm: str = "standard",
+    pretraining_tasks: Collection[str] | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """The protocol for each task x encoder; one result `{"task", "metric", "encoders": {name: curve}}` per task.
+    """The protocol for each task x encoder; one result per task in the schema of `result_schema` (task, type,
+    metric, role, chance, train_examples, encoders: {name: curve}).
 
     tasks: `TaskDataset`s (or (name, spec, DatasetDict) tuples) with train and test splits (validation optional,
     used to choose C). encoders: `Encoder`s (name, model, processor). `processor` preprocesses every encoder's input
     (the same pipeline for all, as a fair comparison); without it each encoder's own processor is used.
+    seeds: subsets and training runs use the seeds `seed`, ..., `seed + seeds - 1`; the same arguments give the
+    same results. pretraining_tasks: the tasks the evaluated model was pretrained on; each result's role is then
+    "in_domain" or "held_out" (no role when None).
     linear / knn: features are extracted once per split and encoder (cached in `cache_dir`), then the probe is
     trained per fraction x seed. finetune: a new head is trained per fraction x seed with AdamW, on the frozen
     features, or (`train_encoder`) together with a copy of the encoder on the images. Images go through the data
     package's `TaskCollator` (no augmentation).
     """
+    from .image_curves import finetune_curve, split_features
+
     fractions = check_fractions(fractions)
-    feature_scaler(feature_norm)  # unknown names fail here, before any work
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     if not encoders:
@@ -185,17 +260,17 @@ def run_data_scarcity(
     parts = [_task_parts(t) for t in tasks]
     if not parts:
         raise ValueError("no tasks to evaluate")
-    for name, spec, splits in parts:  # fail before any expensive work
+    results = []
+    for name, spec, splits in parts:  # everything but the curves first: bad input fails before expensive work
         check_method(method, spec["type"])
         if metric is not None:
             check_metric(spec["type"], metric)
-        _split(splits, "train", name)
-        _split(splits, "test", name)
-    results = []
-    for task_name, spec, splits in parts:
+        train, test = _split(splits, "train", name), _split(splits, "test", name)
+        task_metric = metric or default_metric(spec["type"])
+        results.append(task_result(name, task_metric, spec, train, test, fractions, seeds, seed, pretraining_tasks))
+    common = dict(fractions=fractions, seeds=seeds, seed=seed, progress=progress)
+    for result, (task_name, spec, splits) in zip(results, parts):
         task_type = spec["type"]
-        task_metric = metric or default_metric(task_type)
-        num_classes = len(spec["labels"])
         train, test = _split(splits, "train", task_name), _split(splits, "test", task_name)
         val = _split(splits, "validation", task_name, required=False)
         curves: dict[str, dict[str, list[float]]] = {}
@@ -204,106 +279,19 @@ def run_data_scarcity(
             if enc_processor is None:
                 raise ValueError(f"encoder {encoder.name!r} has no image processor and none was given")
             logger.info("task %s, encoder %s, method %s", task_name, encoder.name, method)
-            common = dict(fractions=fractions, seeds=seeds, metric=task_metric, progress=progress)
-            if task_type == "segmentation":
-                curves[encoder.name] = _segmentation_curve(
-                    encoder, enc_processor, task_name, spec, train, test, batch_size=batch_size,
-                    train_encoder=train_encoder, finetune_kwargs=finetune_kwargs or {}, **common,
-                )  # fmt: skip
-            elif method in ("linear", "knn") or not train_encoder:
-                features = _split_features(
-                    encoder, enc_processor, task_name, spec, train, val, test, batch_size, cache_dir, progress
-                )
-                curves[encoder.name] = probe_scarcity_curve(
-                    features, task_type=task_type, method=method, scale_validation=scale_validation,
-                    num_classes=num_classes, finetune_kwargs=finetune_kwargs, feature_norm=feature_norm, **common,
+            label = f"{task_name} [{encoder.name}]"
+            if task_type == "segmentation" or (method == "finetune" and train_encoder):
+                curves[encoder.name] = finetune_curve(
+                    encoder, enc_processor, spec, train, test, metric=result["metric"], batch_size=batch_size,
+                    train_encoder=train_encoder, finetune_kwargs=finetune_kwargs or {}, desc=label, **common,
                 )  # fmt: skip
             else:
-                curves[encoder.name] = _finetune_curve(
-                    encoder, enc_processor, task_name, spec, train, test, batch_size=batch_size,
-                    finetune_kwargs=finetune_kwargs or {}, **common,
+                features = split_features(encoder, enc_processor, spec, train, val, test, batch_size, cache_dir,
+                                          progress, label)  # fmt: skip
+                curves[encoder.name] = probe_scarcity_curve(
+                    features, task_type=task_type, method=method, scale_validation=scale_validation,
+                    num_classes=len(spec["labels"]), finetune_kwargs=finetune_kwargs, feature_norm=feature_norm,
+                    metric=result["metric"], desc=f"{label} {method}", **common,
                 )  # fmt: skip
-        results.append({"task": task_name, "metric": task_metric, "encoders": curves})
+        result["encoders"] = curves
     return results
-
-
-def task_loader(dataset: Any, spec: Mapping[str, Any], processor: Any, batch_size: int, shuffle: bool, seed: int = 0):
-    """A DataLoader of {"pixel_values", "labels"} batches through the data package's `TaskCollator` (the same
-    preprocessing as pretraining: modality rules, CT windows, 16-bit and HU images), no augmentation."""
-    from torch import Generator
-    from torch.utils.data import DataLoader
-
-    from ..data import TaskCollator
-
-    collator = TaskCollator(dict(spec), processor, augment=False, seed=seed)
-    generator = Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collator, generator=generator)
-
-
-def _split_features(
-    encoder, processor, task_name, spec, train, val, test, batch_size, cache_dir, progress
-) -> SplitFeatures:
-    """Frozen features of the three splits of one task with one encoder."""
-
-    def extract(dataset, split):
-        loader = task_loader(dataset, spec, processor, batch_size, shuffle=False)
-        return extract_features(
-            encoder.model, loader, cache_dir=cache_dir, progress=progress, desc=f"{task_name}/{split} [{encoder.name}]"
-        )
-
-    tr, te = extract(train, "train"), extract(test, "test")
-    va = extract(val, "validation") if val is not None else None
-    return SplitFeatures(
-        tr.features, tr.labels, te.features, te.labels,
-        va.features if va is not None else None, va.labels if va is not None else None,
-    )  # fmt: skip
-
-
-def _finetune_curve(
-    encoder, processor, task_name, spec, train, test, *, fractions, seeds, metric, progress, batch_size,
-    finetune_kwargs,
-) -> dict[str, list[float]]:  # fmt: skip
-    """{fraction key: [test metric per seed]} of fine-tuning a copy of the encoder with a new head."""
-    from .finetune import finetune_and_score
-
-    task_type = spec["type"]
-    train_labels = np.asarray(train["labels" if task_type == "multilabel" else "label"])
-    kwargs = dict(finetune_kwargs)
-    train_batch = int(kwargs.pop("batch_size", 16))
-    curve: dict[str, list[float]] = {}
-    jobs = [(f, s) for f in fractions for s in range(seeds)]
-    for fraction, seed in tqdm(jobs, desc=f"{task_name} fine-tune [{encoder.name}]", disable=not progress):
-        idx = subset_for_task(task_type, train_labels, fraction, seed)
-        score = finetune_and_score(
-            encoder.model,
-            task_loader(train.select(idx), spec, processor, train_batch, shuffle=True, seed=seed),
-            task_loader(test, spec, processor, batch_size, shuffle=False),
-            num_labels=len(spec["labels"]), multilabel=task_type == "multilabel", train_encoder=True,
-            metric=metric, seed=seed, **kwargs,
-        )  # fmt: skip
-        curve.setdefault(fraction_key(fraction), []).append(score)
-    return curve
-
-
-def _segmentation_curve(
-    encoder, processor, task_name, spec, train, test, *, fractions, seeds, metric, progress, batch_size,
-    train_encoder, finetune_kwargs,
-) -> dict[str, list[float]]:  # fmt: skip
-    """{fraction key: [test Dice / IoU per seed]} of training a UMedPT segmentation decoder + head on a fraction of
-    the training images (random subsets: a mask has no single class), the encoder frozen unless `train_encoder`."""
-    from .finetune import finetune_segmentation_and_score
-
-    kwargs = dict(finetune_kwargs)
-    train_batch = int(kwargs.pop("batch_size", 8))
-    curve: dict[str, list[float]] = {}
-    jobs = [(f, s) for f in fractions for s in range(seeds)]
-    for fraction, seed in tqdm(jobs, desc=f"{task_name} segmentation [{encoder.name}]", disable=not progress):
-        idx = subset_for_task("segmentation", np.arange(len(train)), fraction, seed)
-        score = finetune_segmentation_and_score(
-            encoder,
-            task_loader(train.select(idx), spec, processor, train_batch, shuffle=True, seed=seed),
-            task_loader(test, spec, processor, batch_size, shuffle=False),
-            labels=list(spec["labels"]), train_encoder=train_encoder, metric=metric, seed=seed, **kwargs,
-        )  # fmt: skip
-        curve.setdefault(fraction_key(fraction), []).append(score)
-    return curve

@@ -40,6 +40,14 @@ WINDOW_POLICY = (
 )
 MODALITY_TAGS = {"xray": "x-ray", "histology": "histopathology", "unspecified": "", "mixed": ""}
 SNIPPET_MODALITIES = ("xray", "ct", "mri", "microscopy", "histology", "ultrasound", "mammography", "fundus")
+# lower bounds of the remote code's requirements, as in pyproject.toml (tests/hub/test_card.py keeps them equal)
+REMOTE_CODE_REQUIREMENTS = {"torch": "2.6", "transformers": "5"}
+OPTIONAL_EXTRAS = {
+    "dicom": "`pydicom` to read DICOM (`umedpt_hf.io.load_dicom`)",
+    "nifti": "`nibabel` to read NIfTI volumes (`umedpt_hf.io.load_nifti`)",
+    "timm": "`timm` and `torchvision` for timm backbones and the torchvision conversion",
+    "demo": "`gradio` for the demo Space",
+}
 PROXY_SOURCES = ("nilearn", "mricron", "invesalius", "stardist", "pydicom", "colin", "mni152", "aal")
 
 
@@ -253,4 +261,7 @@ def render_model_card(
         example_modality=example_modality,
         example_task=example_task,
         proxy_data=proxy,
+        torch_min=REMOTE_CODE_REQUIREMENTS["torch"],
+        transformers_min=REMOTE_CODE_REQUIREMENTS["transformers"],
+        optional_extras="; ".join(f'{text} (`pip install "umedpt_hf[{k}]"`)' for k, text in OPTIONAL_EXTRAS.items()),
     )

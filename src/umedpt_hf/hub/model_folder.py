@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-import struct
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transformers.dynamic_module_utils import get_relative_imports
+
+from umedpt_hf.hub.preflight import read_safetensors_header
 
 IMAGE_PROCESSOR_AUTO_MAP = {"AutoImageProcessor": "image_processing_umedpt.UMedPTImageProcessor"}
 
@@ -19,18 +21,22 @@ def _package_dir() -> Path:
 
 def _safetensors_numel(path: Path) -> int:
     """Number of parameters in a safetensors file, read from its header (no tensor is loaded)."""
-    with path.open("rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(length))
-    total = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        count = 1
-        for dim in info["shape"]:
-            count *= dim
-        total += count
-    return total
+    _, header = read_safetensors_header(path)
+    return sum(math.prod(info["shape"]) for name, info in header.items() if name != "__metadata__")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object (found a {type(data).__name__})")
+    return data
 
 
 @dataclass
@@ -57,10 +63,7 @@ class ModelFolder:
         config_file = path / "config.json"
         if not config_file.is_file():
             raise ValueError(f"{path} is not a saved model: it has no config.json (write it with `save_pretrained`)")
-        try:
-            config = json.loads(config_file.read_text())
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{config_file} is not valid JSON: {error}") from error
+        config = _read_json_object(config_file)
         if config.get("model_type") != "umedpt":
             raise ValueError(
                 f"{path} is not a UMedPT model: config.json has model_type {config.get('model_type')!r}, not 'umedpt'"
@@ -80,8 +83,9 @@ class ModelFolder:
                 f"{path} has no preprocessor_config.json; save the image processor next to the weights: "
                 "`UMedPTImageProcessor(...).save_pretrained(folder)`"
             )
-        processor = json.loads(processor_file.read_text())
-        tasks_json = json.loads((path / "tasks.json").read_text()) if (path / "tasks.json").is_file() else None
+        processor = _read_json_object(processor_file)
+        tasks_file = path / "tasks.json"
+        tasks_json = _read_json(tasks_file) if tasks_file.is_file() else None
         folder = cls(path, config, processor, weight_files, tasks_json)
         folder._collect_code()
         return folder

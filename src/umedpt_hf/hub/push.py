@@ -9,12 +9,21 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi, SpaceCard, SpaceCardData
+from huggingface_hub import (
+    CommitInfo,
+    CommitOperationAdd,
+    CommitOperationDelete,
+    HfApi,
+    ModelCard,
+    SpaceCard,
+    SpaceCardData,
+)
 from huggingface_hub import constants as hub_constants
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from umedpt_hf.hub.card import hub_cards_dir, render_model_card
 from umedpt_hf.hub.model_folder import ModelFolder
+from umedpt_hf.hub.preflight import check_loads, check_repo_id, check_weight_files
 from umedpt_hf.hub.results import load_scarcity_results, plot_scarcity
 
 try:  # the HTTP client under huggingface_hub: httpx2 (huggingface_hub >= 2), httpx before
@@ -32,7 +41,7 @@ def _api(token: str | None) -> HfApi:
     """An HfApi that honours HF_ENDPOINT and HF_TOKEN as they are *now* (not when huggingface_hub was imported)."""
     if hub_constants.is_offline_mode():
         raise ValueError(
-            "HF_HUB_OFFLINE is set: unset it to push (for an offline Hub set HF_ENDPOINT to a loopback Hub)"
+            "HF_HUB_OFFLINE is set: unset it to push (to push to a Hub on this machine, set HF_ENDPOINT to it)"
         )
     return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token or os.environ.get("HF_TOKEN") or None)
 
@@ -49,13 +58,51 @@ def _clear_hub_errors(api: HfApi, repo_id: str) -> Iterator[None]:
             f"the Hub at {api.endpoint} refused the push to {repo_id} (HTTP {status}): {summary}"
         ) from error
     except (_TransportError, OfflineModeIsEnabled, ConnectionError) as error:
+        if "xet" in str(error).lower():  # hf_xet reports a Hub without Xet storage as a connection error
+            raise ValueError(
+                f"the Hub at {api.endpoint} did not accept the Xet upload to {repo_id} ({error}); for a Hub without "
+                "Xet storage set HF_HUB_DISABLE_XET=1"
+            ) from error
         raise ValueError(f"cannot reach the Hub at {api.endpoint} (set HF_ENDPOINT?): {error}") from error
+    except RuntimeError as error:  # an LFS upload that failed: the client wraps the HTTP error
+        if not isinstance(error.__cause__, (HfHubHTTPError, _TransportError)):
+            raise
+        raise ValueError(f"the Hub at {api.endpoint} refused an upload to {repo_id}: {error.__cause__}") from error
 
 
 def _prepare_repo(api: HfApi, repo_id: str, repo_type: str, private: bool, revision: str | None, **kwargs) -> None:
     api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **kwargs)
     if revision and revision != "main":
         api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
+
+
+def _converted_card(model_dir: Path) -> bool:
+    """True for a folder written by `umedpt convert`: its README.md is marked `umedpt_converted: true`."""
+    readme, report = model_dir / "README.md", model_dir / "conversion_report.json"
+    if not (readme.is_file() and report.is_file()):
+        return False
+    return ModelCard.load(readme).data.to_dict().get("umedpt_converted") is True
+
+
+def check_before_upload(model_dir: str | Path, repo_id: str, space_id: str | None = None) -> ModelFolder:
+    """Everything that can be checked before an upload, so that a bad folder or name never reaches the Hub: the repo
+    ids (model and Space), the folder's files, every safetensors file complete, and the model loading with
+    ``from_pretrained``. Returns the opened folder; raises ValueError / FileNotFoundError naming the problem."""
+    check_repo_id(repo_id, "model repo id")
+    if space_id is not None:
+        check_repo_id(space_id, "Space id")
+    folder = ModelFolder.open(model_dir)
+    check_weight_files(folder.path, folder.weight_files)
+    check_loads(folder.path, folder.architecture)
+    return folder
+
+
+def _model_card(folder: ModelFolder, repo_id: str, **card_fields) -> bytes | Path:
+    """The README.md of the model repo: the card `umedpt convert` wrote (source, SHA-256, source licence) as it is,
+    else one rendered from hub_cards/modelcard_template.md."""
+    if _converted_card(folder.path):
+        return folder.path / "README.md"
+    return str(render_model_card(folder.path, repo_id, **card_fields)).encode()
 
 
 def push_to_hub(
@@ -71,6 +118,7 @@ def push_to_hub(
     license: str = "apache-2.0",
     encoder_name: str | None = None,
     training_data: str | Path | dict | list | None = None,
+    space_id: str | None = None,
 ) -> CommitInfo:
     """Push a folder written by ``save_pretrained`` (model and image processor) to the Hub in ONE commit.
 
@@ -92,13 +140,15 @@ def push_to_hub(
         encoder_name: which encoder of the evaluation JSON is this model (default: the one named like "umedpt").
         training_data: the task database's tasks.json (or its folder) the model was trained on: the card lists its
             sources and their licences (default: a tasks.json inside ``model_dir``, else the config's tasks).
+        space_id: also push the gradio demo serving this model to this Space (``push_space``), after the model.
+
+    Nothing is uploaded unless everything checks out first (:func:`check_before_upload`: repo ids, complete
+    safetensors files, a folder that loads with ``from_pretrained``, the evaluation JSON and the plot).
 
     Returns:
-        The ``CommitInfo`` (``commit_url``, ``oid``, ``repo_url``).
+        The ``CommitInfo`` of the model commit (``commit_url``, ``oid``, ``repo_url``).
     """
-    folder = ModelFolder.open(model_dir)
-    if "/" not in repo_id or repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ValueError(f"repo_id must be 'namespace/name', got {repo_id!r}")
+    folder = check_before_upload(model_dir, repo_id, space_id)
     if plot is not None and not Path(plot).is_file():
         raise FileNotFoundError(f"plot not found: {plot}")
     results = load_scarcity_results(eval_json) if eval_json is not None else None
@@ -117,8 +167,8 @@ def push_to_hub(
             )
         elif plot is not None:
             files[PLOT_PATH_IN_REPO] = Path(plot)
-        card = render_model_card(
-            folder.path,
+        card = _model_card(
+            folder,
             repo_id,
             eval_json=eval_json if results else None,
             plot_file=PLOT_PATH_IN_REPO if PLOT_PATH_IN_REPO in files else None,
@@ -126,7 +176,9 @@ def push_to_hub(
             encoder_name=encoder_name,
             training_data=training_data,
         )
-        files["README.md"] = str(card).encode()
+        files["README.md"] = card
+        if _converted_card(folder.path):  # `umedpt convert` output: its report goes with its card
+            files["conversion_report.json"] = folder.path / "conversion_report.json"
 
         api = _api(token)
         with _clear_hub_errors(api, repo_id):
@@ -135,7 +187,10 @@ def push_to_hub(
             stale = [name for name in existing if name.endswith(_MANAGED_SUFFIXES) and name not in files]
             operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data) for name, data in files.items()]
             operations += [CommitOperationDelete(path_in_repo=name) for name in stale]
-            return api.create_commit(repo_id, operations, commit_message=commit_message, revision=revision)
+            commit = api.create_commit(repo_id, operations, commit_message=commit_message, revision=revision)
+    if space_id is not None:
+        push_space(space_id, repo_id, token=token, private=private)
+    return commit
 
 
 def push_space(
@@ -148,6 +203,8 @@ def push_space(
     commit_message: str = "Upload UMedPT demo",
 ) -> CommitInfo:
     """Push the gradio demo (hub_cards/space) to a Space that serves ``model_id``, with a rendered Space card."""
+    check_repo_id(space_id, "Space id")
+    check_repo_id(model_id, "model repo id")
     space_dir = hub_cards_dir() / "space"
     card = SpaceCard.from_template(
         SpaceCardData(

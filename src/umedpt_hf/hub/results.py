@@ -68,7 +68,8 @@ def _parse_entry(entry: object, where: str) -> ScarcityResult:
                 raise ValueError(f"{where}: fraction {fraction!r} of encoder {encoder!r} is not in (0, 1]")
             if isinstance(values, (int, float)):
                 values = [values]
-            if not values or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+            if not values or not numbers:
                 raise ValueError(
                     f"{where}: scores of {encoder!r} at {fraction} must be a non-empty list of finite numbers"
                 )
@@ -89,6 +90,8 @@ def load_scarcity_results(source: str | Path | dict | list) -> list[ScarcityResu
         except json.JSONDecodeError as error:
             raise ValueError(f"{path} is not valid JSON: {error}") from error
     entries = source if isinstance(source, list) else [source]
+    if not entries:
+        raise ValueError(f"{where} holds no results (an empty list)")
     return [_parse_entry(entry, f"{where}[{i}]") for i, entry in enumerate(entries)]
 
 

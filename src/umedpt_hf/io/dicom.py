@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -32,10 +33,57 @@ DICOM_MODALITY_MAP: dict[str, str] = {
     "GM": "microscopy",
 }
 _XRAY_LIKE = {"xray", "mammography"}
+DicomSource = str | os.PathLike | bytes | bytearray | BinaryIO
 
 
-def load_dicom(path: str | os.PathLike, apply_voi: bool | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+def source_name(source: Any) -> str:
+    """How a DICOM source is named in messages: its path, a file object's name, or "<N bytes>"."""
+    if isinstance(source, (str, os.PathLike)):
+        return repr(os.fspath(source))
+    if isinstance(source, (bytes, bytearray)):
+        return f"<{len(source)} bytes>"
+    name = getattr(source, "name", None)
+    return repr(name) if isinstance(name, str) else f"<{type(source).__name__}>"
+
+
+def read_dicom_dataset(source: DicomSource, stop_before_pixels: bool = False) -> tuple[Any, str]:
+    """(pydicom dataset, name for messages) of a path, bytes or binary file object; one-line ValueError otherwise."""
+    pydicom = require("pydicom", "dicom")
+    from pydicom.errors import InvalidDicomError
+
+    name = source_name(source)
+    if isinstance(source, (str, os.PathLike)):
+        if not os.path.isfile(source):
+            raise FileNotFoundError(f"No DICOM file at {name}.")
+        handle: Any = os.fspath(source)
+    elif isinstance(source, (bytes, bytearray)):
+        handle = io.BytesIO(bytes(source))
+    elif hasattr(source, "read") and hasattr(source, "seek"):
+        handle = source
+    else:
+        raise TypeError(f"A DICOM source is a path, bytes or a binary file object, got {type(source).__name__}.")
+    start = handle.tell() if not isinstance(handle, str) else 0
+    try:
+        try:
+            dataset = pydicom.dcmread(handle, stop_before_pixels=stop_before_pixels)
+        except InvalidDicomError:
+            # raw datasets without the 128-byte preamble are legal; accept them only if they parse as an image
+            if not isinstance(handle, str):
+                handle.seek(start)
+            dataset = pydicom.dcmread(handle, force=True, stop_before_pixels=stop_before_pixels)
+            if "Rows" not in dataset or ("PixelData" not in dataset and not stop_before_pixels):
+                raise ValueError(f"{name} is not a DICOM file (no DICM preamble and no image header).") from None
+    except ValueError:
+        raise
+    except Exception as error:  # pydicom raises many types for damaged headers
+        raise ValueError(f"Corrupt DICOM file {name}: {type(error).__name__}: {error}") from error
+    return dataset, name
+
+
+def load_dicom(path: DicomSource, apply_voi: bool | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Read one DICOM file -> (pixel array, metadata).
+
+    `path` is a file path, the file's bytes, or a binary file-like object (an upload, a dataset row's bytes).
 
     - Rescale slope/intercept (modality LUT) is applied: CT comes back in Hounsfield units (float32).
     - The VOI LUT / window is applied when `apply_voi` is True; by default (None) only for X-ray-like modalities that
@@ -49,35 +97,19 @@ def load_dicom(path: str | os.PathLike, apply_voi: bool | None = None) -> tuple[
     row/column), "slice_thickness", "rescale_slope", "rescale_intercept", "units", "window" (file's first centre/width),
     "voi_applied", "inverted", "bits_stored", "transfer_syntax".
     """
-    pydicom = require("pydicom", "dicom")
-    from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No DICOM file at {path!r}.")
-    try:
-        try:
-            dataset = pydicom.dcmread(path)
-        except InvalidDicomError:
-            # raw datasets without the 128-byte preamble are legal; accept them only if they parse as an image
-            dataset = pydicom.dcmread(path, force=True)
-            if "PixelData" not in dataset or "Rows" not in dataset:
-                raise ValueError(f"{path!r} is not a DICOM file (no DICM preamble and no image header).") from None
-    except ValueError:
-        raise
-    except Exception as error:  # pydicom raises many types for damaged headers
-        raise ValueError(f"Corrupt DICOM file {path!r}: {type(error).__name__}: {error}") from error
+    dataset, name = read_dicom_dataset(path)
     if "PixelData" not in dataset and "FloatPixelData" not in dataset and "DoubleFloatPixelData" not in dataset:
         sop = getattr(dataset, "SOPClassUID", None)
         kind = getattr(sop, "name", str(sop)) if sop is not None else "unknown SOP class"
-        raise ValueError(f"DICOM file {path!r} has no pixel data ({kind}): it is not an image.")
+        raise ValueError(f"DICOM file {name} has no pixel data ({kind}): it is not an image.")
     try:
         pixels = dataset.pixel_array
     except Exception as error:  # pydicom raises many types for truncated or undecodable pixel data
         syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
         raise ValueError(
-            f"Cannot decode the pixel data of {path!r} (transfer syntax {getattr(syntax, 'name', syntax)}): "
+            f"Cannot decode the pixel data of {name} (transfer syntax {getattr(syntax, 'name', syntax)}): "
             f"{type(error).__name__}: {error}. Truncated file, or a compressed syntax needing pylibjpeg/gdcm."
         ) from error
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..image_transforms_umedpt import resolve_intensity_scaling
+from ..image_intensity_umedpt import resolve_intensity_scaling
 
 
 def _check_volume(volume: Any, axis: int) -> tuple[np.ndarray, int]:

@@ -42,6 +42,7 @@ class ModelSection:
     preset: str = "tiny"
     num_channels: int = 3
     overrides: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None  # encoder weights to start from (umedpt_hf.conversion.init_encoder_from)
 
 
 @dataclass
@@ -147,6 +148,8 @@ def parse_pretrain_config(raw: Mapping[str, Any]) -> PretrainConfig:
     _check_model_overrides(model.overrides)
     if model.num_channels not in (1, 3):
         raise ConfigError(f"model.num_channels must be 1 or 3, got {model.num_channels!r}")
+    if model.init_from is not None and not (isinstance(model.init_from, str) and model.init_from.strip()):
+        raise ConfigError(f"model.init_from must be a Hub id or a path, got {model.init_from!r}")
     data = _section(DataSection, raw.get("data"), "data")
     _check_batch_size("data.batch_size", data.batch_size)
     _check_image_size("data.image_size", data.image_size)

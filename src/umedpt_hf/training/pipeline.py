@@ -35,12 +35,17 @@ def load_database(config: PretrainConfig) -> dict[str, Any]:
                 "check that its dataset folder is complete and that no split is empty"
             ) from None
     check_against_database(config, database)
+    from umedpt_hf.data import check_held_out_disjoint
+
+    try:  # held out means held out: no source volume or image shared with a pretraining task
+        check_held_out_disjoint(database, config.task_names, config.held_out_tasks)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     return database
 
 
 def build_model_and_processor(config: PretrainConfig, database: dict[str, Any]) -> tuple[Any, Any]:
     """A freshly initialised `UMedPTForMultiTask` with one head per pretraining task, and its processor."""
-    from umedpt_hf.image_processing_umedpt import UMedPTImageProcessor
     from umedpt_hf.modeling_umedpt import UMedPTForMultiTask
     from umedpt_hf.presets import config_from_preset
 
@@ -50,24 +55,38 @@ def build_model_and_processor(config: PretrainConfig, database: dict[str, Any]) 
     )
     set_seed(config.training.seed)
     model = UMedPTForMultiTask(model_config)
+    if config.model.init_from:  # a Swin-V2 checkpoint (Hub id or folder), torchvision state_dict, UMedPT folder
+        from umedpt_hf.conversion import init_encoder_from
+
+        init_encoder_from(model, config.model.init_from)
+    return model, build_processor(config, database, model_config)
+
+
+def build_processor(config: PretrainConfig, database: dict[str, Any], model_config: Any) -> Any:
+    """The processor exported with the model: each pretraining task's preprocessing (modality rule, window, size,
+    label count) recorded as its loader applies it; the loaders use its `for_task` views."""
+    from umedpt_hf.image_processing_umedpt import UMedPTImageProcessor
+
     size = config.data.image_size
-    processor = UMedPTImageProcessor.from_model_config(model_config, size={"height": size, "width": size})
-    return model, processor
+    return UMedPTImageProcessor.from_model_config(
+        model_config,
+        task_specs={task.name: database[task.name].spec for task in config.tasks},
+        task_sizes={task.name: task.image_size for task in config.tasks},
+        size={"height": size, "width": size},
+    )
 
 
 def build_task_loaders(config: PretrainConfig, database: dict[str, Any], model_config: Any) -> dict[str, Any]:
-    """One DataLoader per pretraining task, each with its own batch size and image size."""
+    """One DataLoader per pretraining task, each with its own batch size and its preprocessing (`build_processor`)."""
     from umedpt_hf.data import make_task_dataloader
-    from umedpt_hf.image_processing_umedpt import UMedPTImageProcessor
 
+    processor = build_processor(config, database, model_config)
     loaders = {}
     for task in config.tasks:
-        size = {"height": task.image_size, "width": task.image_size}
-        processor = UMedPTImageProcessor.from_model_config(model_config, size=size)
         loaders[task.name] = make_task_dataloader(
             database[task.name],
             task.split,
-            processor,
+            processor.for_task(task.name),
             batch_size=task.batch_size,
             shuffle=True,
             augment=config.data.augment,
@@ -87,16 +106,18 @@ def build_validation_loaders(config: PretrainConfig, database: dict[str, Any], m
     if not config.training.eval_steps:
         return {}
     from umedpt_hf.data import make_task_dataloader
-    from umedpt_hf.image_processing_umedpt import UMedPTImageProcessor
 
-    loaders = {}
-    for task in config.tasks:
-        size = {"height": task.image_size, "width": task.image_size}
-        processor = UMedPTImageProcessor.from_model_config(model_config, size=size)
-        loaders[task.name] = make_task_dataloader(
-            database[task.name], config.data.eval_split, processor, batch_size=task.batch_size, shuffle=False
+    processor = build_processor(config, database, model_config)
+    return {
+        task.name: make_task_dataloader(
+            database[task.name],
+            config.data.eval_split,
+            processor.for_task(task.name),  # the training preprocessing, without augmentation
+            batch_size=task.batch_size,
+            shuffle=False,
         )
-    return loaders
+        for task in config.tasks
+    }
 
 
 def as_streaming_loaders(loaders: dict[str, Any], seed: int, num_shards: int = 8) -> dict[str, Any]:

@@ -13,17 +13,40 @@ from ..schema import label_feature
 from ..task import TaskDataset
 from .generic import from_hf_dataset
 
+REQUIRED = {
+    "images": ("id", "file_name"),
+    "annotations": ("image_id", "category_id", "bbox"),
+    "categories": ("id", "name"),
+}
 
-def _read_coco(json_path: Path, image_dir: Path) -> tuple[dict[str, list], list[str]]:
+
+def _load_coco(json_path: Path) -> dict[str, list]:
+    """The parsed COCO file with its three lists checked: each entry an object with the keys COCO requires."""
     if not json_path.is_file():
         raise FileNotFoundError(f"COCO file {json_path} does not exist")
     try:
         coco = json.loads(json_path.read_text())
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"COCO file {json_path} is not valid JSON: {error}") from None
-    for key in ("images", "annotations", "categories"):
-        if key not in coco:
+    if not isinstance(coco, dict):
+        raise ValueError(f"COCO file {json_path}: the top level must be an object, got {type(coco).__name__}")
+    for key, needed in REQUIRED.items():
+        entries = coco.get(key)
+        if not isinstance(entries, list):
             raise ValueError(f"COCO file {json_path} has no {key!r} list")
+        for position, entry in enumerate(entries):
+            missing = [name for name in needed if not isinstance(entry, dict) or name not in entry]
+            if missing:
+                raise ValueError(f"COCO file {json_path}: {key}[{position}] lacks {missing}")
+    for position, annotation in enumerate(coco["annotations"]):
+        box = annotation["bbox"]
+        if not isinstance(box, list) or len(box) != 4 or not all(isinstance(v, (int, float)) for v in box):
+            raise ValueError(f"COCO file {json_path}: annotations[{position}] bbox must be 4 numbers, got {box!r}")
+    return coco
+
+
+def _read_coco(json_path: Path, image_dir: Path) -> tuple[dict[str, list], list[str]]:
+    coco = _load_coco(json_path)
     categories = sorted(coco["categories"], key=lambda c: c["id"])
     index_of = {c["id"]: i for i, c in enumerate(categories)}
     per_image: dict[Any, list[dict]] = {image["id"]: [] for image in coco["images"]}

@@ -5,14 +5,29 @@ This is the one code path through which every task reaches training, the built `
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
-from datasets import ClassLabel, Dataset, DatasetDict, Image, List, Value, load_dataset, load_from_disk
+from datasets import (
+    ClassLabel,
+    Dataset,
+    DatasetDict,
+    Image,
+    List,
+    Value,
+    disable_caching,
+    enable_caching,
+    is_caching_enabled,
+    load_dataset,
+    load_from_disk,
+)
 
 from ..schema import LABEL_COLUMNS, check_task_type, label_feature, make_spec
 from ..task import TaskDataset
 from ..validate import TaskSchemaError, validate_task_dataset
+from .boxes import clip_boxes_to_images
 from .splits import normalise_splits
 
 
@@ -96,7 +111,8 @@ def from_hf_dataset(
     validation_fraction: float = 0.1,
     test_fraction: float = 0.2,
     seed: int = 0,
-    validate_rows: int = 8,
+    validate_rows: int | None = None,
+    clip_boxes: bool = False,
     **load_kwargs: Any,
 ) -> TaskDataset:
     """Turn ``data`` into a canonical `TaskDataset`.
@@ -109,9 +125,45 @@ def from_hf_dataset(
         column_mapping: ``{their_column: canonical_column}``, e.g. ``{"img": "image", "fine_label": "label"}``;
             detection sub-fields may be given as ``{"boxes": "objects.bbox", "classes": "objects.category"}``.
         bbox_format: "coco" (x, y, w, h pixels) or "xyxy" (x0, y0, x1, y1 pixels).
+        clip_boxes: clip detection boxes that reach past their image (and drop those left with no area), with a
+            warning that counts them; by default such boxes are an error.
+        validate_rows: rows checked per split (None: every row).
+
+    Intermediate results of `datasets` go to a temporary folder, never next to the user's data.
     """
     check_task_type(task_type)
     data = _load(data, **load_kwargs)
+    with no_cache_files():
+        return _adapt(data, task_type, labels, modality, name, column_mapping, bbox_format, validation_fraction,
+                      test_fraction, seed, validate_rows, clip_boxes)  # fmt: skip
+
+
+@contextlib.contextmanager
+def no_cache_files() -> Iterator[None]:
+    """Let `datasets` write map / cast results to a temporary folder instead of the dataset's own folder."""
+    enabled = is_caching_enabled()
+    disable_caching()
+    try:
+        yield
+    finally:
+        if enabled:
+            enable_caching()
+
+
+def _adapt(
+    data: DatasetDict,
+    task_type: str,
+    labels: list[str] | None,
+    modality: str,
+    name: str,
+    column_mapping: dict[str, str] | None,
+    bbox_format: str,
+    validation_fraction: float,
+    test_fraction: float,
+    seed: int,
+    validate_rows: int | None,
+    clip_boxes: bool,
+) -> TaskDataset:
     column = LABEL_COLUMNS[task_type]
     mapping = dict(column_mapping or {})
     nested = {src: dst.split(".", 1)[1] for src, dst in mapping.items() if dst.startswith("objects.")}
@@ -152,6 +204,8 @@ def from_hf_dataset(
         elif bbox_format != "coco":
             raise ValueError(f"bbox_format must be 'coco' or 'xyxy', got {bbox_format!r}")
         data = _cast(data, column, label_feature("detection", labels))
+        if clip_boxes:
+            data = clip_boxes_to_images(data, name)
     spec = make_spec(task_type, labels, modality)
     validate_task_dataset(data, spec, name, max_rows=validate_rows)
     return TaskDataset(name=name, spec=spec, splits=data)

@@ -23,6 +23,12 @@ def from_image_folder(
         raise FileNotFoundError(f"image folder {path!r} does not exist")
     data = load_dataset("imagefolder", data_dir=path)
     if "label" not in next(iter(data.values())).column_names:
+        classes = sorted(entry.name for entry in os.scandir(path) if entry.is_dir() and any(os.scandir(entry.path)))
+        if len(classes) == 1:
+            raise ValueError(
+                f"image folder {path!r} has one class sub-folder ({classes[0]!r}); a classification task needs at "
+                "least two classes"
+            )
         raise ValueError(f"image folder {path!r}: no class sub-folders found (expected {path}/<class>/<image>)")
     name = name or os.path.basename(os.path.normpath(path))
     return from_hf_dataset(data, "classification", modality=modality, name=name, **kwargs)

@@ -31,6 +31,11 @@ def normalise_splits(
     if "train" not in renamed:
         raise ValueError(f"no 'train' split (splits: {list(data)})")
     missing = [split for split in ("validation", "test") if split not in renamed]
+    if missing and len(renamed["train"]) < 2 * len(missing) + 1:
+        raise ValueError(
+            f"split 'train' has {len(renamed['train'])} example(s): too few to carve {missing} from it; "
+            "provide validation and test splits"
+        )
     if missing:
         warnings.warn(
             f"carving {missing} from 'train' at random (seed {seed}); they are not patient-disjoint", stacklevel=3

@@ -9,19 +9,18 @@ from .brain_tasks import (
     build_colin27_lobe_multilabel,
     build_colin27_lobe_seg,
     build_mni152_lobe_cls,
-    build_mni152_tissue_seg,
 )
+from .harvard_oxford import HARVARD_OXFORD
 from .head_ct import INVESALIUS, build_head_ct_tissue_seg
 from .modality import PYDICOM, SKIMAGE, build_modality_cls
 from .nuclei import STARDIST, build_nuclei_det
 from .xray import PYDICOM_DATA, build_xray_bodypart_cls
 
 SOURCES: dict[str, Source] = {
-    s.name: s for s in (MNI152, MRICRON, INVESALIUS, STARDIST, PYDICOM_DATA, PYDICOM, SKIMAGE)
+    s.name: s for s in (MNI152, MRICRON, HARVARD_OXFORD, INVESALIUS, STARDIST, PYDICOM_DATA, PYDICOM, SKIMAGE)
 }
 
 TASK_RECIPES: tuple[TaskRecipe, ...] = (
-    TaskRecipe("mni152_tissue_seg", "segmentation", "mri", ("mni152",), build_mni152_tissue_seg),
     TaskRecipe("colin27_lobe_seg", "segmentation", "mri", ("mricron",), build_colin27_lobe_seg),
     TaskRecipe("colin27_deep_grey_det", "detection", "mri", ("mricron",), build_colin27_deep_grey_det),
     TaskRecipe("colin27_lobe_multilabel", "multilabel", "mri", ("mricron",), build_colin27_lobe_multilabel),
@@ -33,9 +32,9 @@ TASK_RECIPES: tuple[TaskRecipe, ...] = (
         "mixed",
         (),
         build_modality_cls,
-        optional_sources=("invesalius", "mni152", "mricron", "pydicom_data", "pydicom", "stardist", "skimage"),
+        optional_sources=("invesalius", "mricron", "pydicom", "stardist", "skimage"),
     ),
-    TaskRecipe("mni152_lobe_cls", "classification", "mri", ("mni152", "mricron"), build_mni152_lobe_cls),
+    TaskRecipe("mni152_lobe_cls", "classification", "mri", ("mni152", "harvard_oxford"), build_mni152_lobe_cls),
     TaskRecipe("xray_bodypart_cls", "classification", "xray", ("pydicom_data",), build_xray_bodypart_cls),
 )
 

@@ -24,7 +24,12 @@ class Source:
 
 @dataclass
 class BuiltTask:
-    """Rows of one task per split (``image`` arrays, label column, ``source``, ``region``) plus its metadata."""
+    """Rows of one task per split (``image`` arrays, label column, ``source``, ``region``) plus its metadata.
+
+    Each row's ``source`` is the id of the volume or image it was cut from; ``label_sources`` names the ids of the
+    volumes its labels come from (atlases, masks). Together they are the task's ``source_ids`` in ``tasks.json``.
+    ``sources`` names the installed `Source` packages used (default: the recipe's).
+    """
 
     name: str
     spec: dict[str, Any]
@@ -32,6 +37,12 @@ class BuiltTask:
     label_origin: str
     description: str
     sources: list[str] = field(default_factory=list)
+    label_sources: list[str] = field(default_factory=list)
+
+    def source_ids(self) -> list[str]:
+        """Sorted ids of every image and label volume the task uses (all splits)."""
+        images = {source for columns in self.rows.values() for source in columns.get("source", [])}
+        return sorted(images | set(self.label_sources))
 
 
 @dataclass(frozen=True)

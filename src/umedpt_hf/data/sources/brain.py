@@ -15,6 +15,8 @@ from .spatial import BlockPartition
 
 MRICRON_TEMPLATES = Path("/usr/share/mricron/templates")
 SLAB = 6  # axial slices per block; first slice of each block unused (gap) so splits never touch
+# source ids (tasks.json "source_ids", the rows' "source"): one per volume, image or atlas, whatever task uses it
+MNI152_T1_ID, COLIN27_T1_ID, AAL_ATLAS_ID = "mni152_t1_2009a", "colin27_t1", "aal_atlas"
 
 
 def locate_mni152() -> Located | None:
@@ -35,7 +37,7 @@ def locate_mricron() -> Located | None:
 
 MNI152 = Source(
     name="mni152",
-    description="MNI ICBM152 2009a nonlinear T1 template with GM/WM probability maps, 1 mm (nilearn)",
+    description="MNI ICBM152 2009a nonlinear symmetric T1 template, 1 mm (nilearn)",
     install_hint="pip install nilearn",
     licence="MNI ICBM152 template: free use with copyright notice (McConnell Brain Imaging Centre); nilearn BSD-3",
     locate=locate_mni152,
@@ -55,18 +57,12 @@ def slab_partition(num_slices: int) -> BlockPartition:
 
 @functools.lru_cache(maxsize=1)
 def load_mni152() -> dict[str, Any]:
-    """T1 (uint16, 0..4095), tissue labels (0 bg, 1 CSF, 2 GM, 3 WM) as axial stacks, and the T1 NIfTI image."""
+    """The T1 template (uint16, 0..4095) as an axial stack, and its NIfTI image (for resampling atlases onto it)."""
     from nilearn import datasets
 
     t1_img = datasets.load_mni152_template(1)
-    t1 = t1_img.get_fdata()
-    gm = datasets.load_mni152_gm_template(1).get_fdata()
-    wm = datasets.load_mni152_wm_template(1).get_fdata()
-    brain = datasets.load_mni152_brain_mask(1).get_fdata() > 0
-    csf = np.clip(1.0 - gm - wm, 0.0, 1.0)
-    tissue = (np.argmax(np.stack([csf, gm, wm]), axis=0) + 1).astype(np.uint8) * brain
-    t1_uint16 = np.rint(np.clip(t1, 0, 1) * 4095).astype(np.uint16)
-    return {"t1": axial_stack(t1_uint16), "tissue": axial_stack(tissue.astype(np.uint8)), "t1_img": t1_img}
+    t1_uint16 = np.rint(np.clip(t1_img.get_fdata(), 0, 1) * 4095).astype(np.uint16)
+    return {"t1": axial_stack(t1_uint16), "t1_img": t1_img}
 
 
 def load_colin27(located: Located) -> dict[str, Any]:
@@ -85,15 +81,3 @@ def _load_colin27(t1_path: str, aal_path: str, names_path: str) -> dict[str, Any
     names = read_region_names(Path(names_path))
     lobes = lobe_lookup(names)[aal]
     return {"t1": axial_stack(t1), "aal": axial_stack(aal), "lobes": axial_stack(lobes), "names": names}
-
-
-def aal_lobes_on_mni152(located: Located, t1_img: Any) -> np.ndarray:
-    """AAL lobe labels carried onto the MNI152 grid through the NIfTI affines (nearest neighbour), axial stack."""
-    import nibabel as nib
-    from nilearn.image import resample_to_img
-
-    aal_img = nib.load(located["aal"])
-    resampled = resample_to_img(aal_img, t1_img, interpolation="nearest", force_resample=True, copy_header=True)
-    aal = np.rint(resampled.get_fdata()).astype(np.int64)
-    lookup = lobe_lookup(read_region_names(located["aal_names"]))
-    return axial_stack(lookup[np.clip(aal, 0, len(lookup) - 1)].astype(np.uint8))

@@ -1,4 +1,4 @@
-"""Tasks built from the brain MRI sources (MNI152, Colin27 + AAL)."""
+"""Tasks built from the brain MRI sources: Colin27 + AAL (pretraining), MNI152 + Harvard-Oxford (held out)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from scipy import ndimage
 from ..schema import make_spec
 from .aal import DEEP_GREY_NUCLEI, LOBES, nucleus_lookup
 from .base import BuiltTask, Located, append_row, cap_rows, empty_rows
-from .brain import aal_lobes_on_mni152, load_colin27, load_mni152, slab_partition
+from .brain import AAL_ATLAS_ID, COLIN27_T1_ID, MNI152_T1_ID, load_colin27, load_mni152, slab_partition
+from .harvard_oxford import HO_ATLAS_ID, HO_LOBES, HO_OTHER, lobes_on_grid
 from .spatial import to_square
 
 SEG_SIZE, DET_SIZE, PATCH_SIZE = 96, 128, 64
 PATCH, PATCH_STRIDE = 32, 16
-LOBE_CLASSES = ("frontal", "parietal", "temporal", "occipital", "cerebellum")
-MNI_SOURCE, COLIN_SOURCE = "mni152/icbm152_2009a_t1", "mricron/colin27_ch2"
 
 
 def _slices_with(labels: np.ndarray, min_fraction: float) -> list[int]:
@@ -36,25 +35,14 @@ def _segmentation_rows(image: np.ndarray, labels: np.ndarray, source: str, step:
     return rows
 
 
-def build_mni152_tissue_seg(located: dict[str, Located]) -> BuiltTask:
-    mni = load_mni152()
-    labels = ["background", "csf", "grey_matter", "white_matter"]
-    return BuiltTask(
-        name="mni152_tissue_seg",
-        spec=make_spec("segmentation", labels, "mri"),
-        rows=_segmentation_rows(mni["t1"], mni["tissue"], MNI_SOURCE),
-        label_origin="argmax of CSF (1 - GM - WM), GM and WM probability maps inside the MNI152 brain mask",
-        description="axial slices of the MNI152 T1 template; brain tissue segmentation",
-    )
-
-
 def build_colin27_lobe_seg(located: dict[str, Located]) -> BuiltTask:
     colin = load_colin27(located["mricron"])
     return BuiltTask(
         name="colin27_lobe_seg",
         spec=make_spec("segmentation", ["background", *LOBES], "mri"),
-        rows=_segmentation_rows(colin["t1"], colin["lobes"], COLIN_SOURCE),
+        rows=_segmentation_rows(colin["t1"], colin["lobes"], COLIN27_T1_ID),
         label_origin="AAL atlas regions (drawn on Colin27) grouped into lobes",
+        label_sources=[AAL_ATLAS_ID],
         description="axial slices of the Colin27 T1; lobe / deep grey / cerebellum segmentation",
     )
 
@@ -83,12 +71,18 @@ def build_colin27_deep_grey_det(located: dict[str, Located]) -> BuiltTask:
         if boxes:
             objects = {"bbox": boxes, "category": categories}
             append_row(
-                rows, split, image=picture, objects=objects, source=COLIN_SOURCE, region=[z, z + 1, 0, height, 0, width]
+                rows,
+                split,
+                image=picture,
+                objects=objects,
+                source=COLIN27_T1_ID,
+                region=[z, z + 1, 0, height, 0, width],
             )
     return BuiltTask(
         name="colin27_deep_grey_det",
         spec=make_spec("detection", list(DEEP_GREY_NUCLEI), "mri"),
         rows=rows,
+        label_sources=[AAL_ATLAS_ID],
         label_origin="bounding boxes of the left and right AAL caudate, putamen, pallidum, thalamus, hippocampus and "
         "amygdala in each slice",
         description="axial slices of the Colin27 T1; detection of deep grey nuclei",
@@ -110,36 +104,33 @@ def _patches(image: np.ndarray, lobes: np.ndarray, slice_step: int):
                     yield split, z, y, x, image[z, y : y + PATCH, x : x + PATCH], lobe_patch
 
 
-def _lobe_classification_rows(image: np.ndarray, lobes: np.ndarray, source: str, seed: int) -> dict:
+def build_mni152_lobe_cls(located: dict[str, Located]) -> BuiltTask:
+    """Held out: MNI152 patches labelled by the Harvard-Oxford atlas; no pretraining task uses either volume."""
+    mni = load_mni152()
+    lobes = lobes_on_grid(located["harvard_oxford"], mni["t1_img"])
     rows = empty_rows(("image", "label", "source", "region"))
-    for split, z, y, x, picture, lobe_patch in _patches(image, lobes, slice_step=2):
-        counts = np.bincount(lobe_patch.ravel(), minlength=len(LOBES) + 1)[1:]
-        dominant = int(np.argmax(counts))
-        name = LOBES[dominant]
-        if name not in LOBE_CLASSES or counts[dominant] < 0.6 * counts.sum():
+    for split, z, y, x, picture, lobe_patch in _patches(mni["t1"], lobes, slice_step=2):
+        counts = np.bincount(lobe_patch.ravel(), minlength=HO_OTHER + 1)
+        labelled, classes = counts[1:].sum(), counts[1 : len(HO_LOBES) + 1]
+        dominant = int(np.argmax(classes))
+        if classes[dominant] < 0.6 * labelled:
             continue
-        picture, _, _ = to_square(picture, PATCH_SIZE)
         append_row(
             rows,
             split,
-            image=picture,
-            label=LOBE_CLASSES.index(name),
-            source=source,
+            image=to_square(picture, PATCH_SIZE)[0],
+            label=dominant,
+            source=MNI152_T1_ID,
             region=[z, z + 1, y, y + PATCH, x, x + PATCH],
         )
-    return cap_rows(rows, {"train": 60, "validation": 15, "test": 30}, by="label", seed=seed)
-
-
-def build_mni152_lobe_cls(located: dict[str, Located]) -> BuiltTask:
-    mni = load_mni152()
-    lobes = aal_lobes_on_mni152(located["mricron"], mni["t1_img"])
     return BuiltTask(
         name="mni152_lobe_cls",
-        spec=make_spec("classification", list(LOBE_CLASSES), "mri"),
-        rows=_lobe_classification_rows(mni["t1"], lobes, MNI_SOURCE, seed=1),
-        label_origin="dominant lobe (>= 60 % of labelled voxels) of the AAL atlas carried onto MNI152 by the affines "
-        "(approximate: AAL was drawn on Colin27)",
-        description="32 mm axial patches of the MNI152 T1 template; lobe classification",
+        spec=make_spec("classification", list(HO_LOBES), "mri"),
+        rows=cap_rows(rows, {"train": 60, "validation": 15, "test": 40}, by="label", seed=1),
+        label_origin="dominant lobe (>= 60 % of the labelled cortex in the patch) of the Harvard-Oxford cortical atlas "
+        "carried onto MNI152 by the NIfTI affines (both in MNI space)",
+        label_sources=[HO_ATLAS_ID],
+        description="32 mm axial patches of the MNI152 T1 template; cortical lobe classification",
     )
 
 
@@ -155,7 +146,7 @@ def build_colin27_lobe_multilabel(located: dict[str, Located]) -> BuiltTask:
             split,
             image=picture,
             labels=multi_hot,
-            source=COLIN_SOURCE,
+            source=COLIN27_T1_ID,
             region=[z, z + 1, y, y + PATCH, x, x + PATCH],
         )
     return BuiltTask(
@@ -163,5 +154,6 @@ def build_colin27_lobe_multilabel(located: dict[str, Located]) -> BuiltTask:
         spec=make_spec("multilabel", list(LOBES), "mri"),
         rows=cap_rows(rows, {"train": 240, "validation": 60, "test": 60}, seed=2),
         label_origin="AAL lobes covering >= 10 % of the patch",
+        label_sources=[AAL_ATLAS_ID],
         description="32 mm axial patches of the Colin27 T1; which lobes a patch contains (multi-label)",
     )

@@ -15,7 +15,7 @@ from .spatial import BlockPartition, to_square
 
 CRANIUM = Path("/usr/share/doc/invesalius-examples/examples/Cranium.inv3")
 BONE_HU, BODY_HU = 226, -142  # the thresholds of the bone and skin masks saved in the project
-CT_SOURCE, SEG_SIZE = "invesalius/cranium_ct", 128
+CT_SOURCE, SEG_SIZE = "invesalius_cranium_ct", 128  # CT_SOURCE: the source id of the volume
 
 
 def locate_invesalius() -> Located | None:

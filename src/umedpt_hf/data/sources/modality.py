@@ -1,7 +1,9 @@
-"""Modality classification (CT, MRI, X-ray, ultrasound, microscopy) over every installed source.
+"""Modality classification (CT, MRI, ultrasound, microscopy) over the installed pretraining sources.
 
-Images are grey, per-image scaled to uint8 (CT: window L40/W400) and 64 px. Volumes, radiographs and tiles keep
-the spatial partition of their source; single DICOM files and short cine loops go to train.
+Images are grey, per-image scaled to uint8 (CT: window L40/W400) and 64 px. Volumes and tiles keep the spatial
+partition of their source; single DICOM files go to train, cine loops are cut into blocks of frames. The sources of
+the held-out tasks (the MNI152 template, the two radiographs) are not used: there is no X-ray class, because the only
+offline radiographs belong to the held-out X-ray task.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import numpy as np
 from ..schema import make_spec
 from .base import BuiltTask, Located, Source, append_row, cap_rows, empty_rows, package_dir
 from .spatial import BlockPartition, to_square, to_uint8
-from .xray import RADIOGRAPHS, radiograph_patches, read_dicom
+from .xray import dicom_image_id
 
 SIZE = 64
-MODALITY_CLASSES = ("ct", "mri", "xray", "ultrasound", "microscopy")
+MODALITY_CLASSES = ("ct", "mri", "ultrasound", "microscopy")
 SINGLE_DICOMS = {  # file: class (files of pydicom's own test set or of pydicom-data)
     "CT_small.dcm": "ct",
     "explicit_VR-UN.dcm": "ct",
@@ -117,26 +119,16 @@ def build_modality_cls(located: dict[str, Located]) -> BuiltTask:
 
         _add_volume(rows, load_head_ct(str(located["invesalius"]["project"])), "ct", CT_SOURCE, step=1)
         sources.append("invesalius")
-    if "mni152" in located:
-        from .brain import load_mni152
-        from .brain_tasks import MNI_SOURCE
-
-        _add_volume(rows, load_mni152()["t1"], "mri", MNI_SOURCE, step=2)
-        sources.append("mni152")
     if "mricron" in located:
-        from .brain import load_colin27
-        from .brain_tasks import COLIN_SOURCE
+        from .brain import COLIN27_T1_ID, load_colin27
 
-        _add_volume(rows, load_colin27(located["mricron"])["t1"], "mri", COLIN_SOURCE, step=2)
+        _add_volume(rows, load_colin27(located["mricron"])["t1"], "mri", COLIN27_T1_ID, step=2)
         sources.append("mricron")
-    if "pydicom_data" in located:
-        for name in RADIOGRAPHS:
-            for split, region, patch in radiograph_patches(str(located["pydicom_data"][name]), stride=32):
-                _add(rows, split, patch, "xray", f"pydicom-data/{name}", region)
-        sources.append("pydicom_data")
     if "pydicom" in located:
+        from ...io import load_dicom
+
         for name, path in located["pydicom"].items():
-            pixels, _ = read_dicom(path)
+            pixels, _ = load_dicom(path)
             modality = SINGLE_DICOMS.get(name) or CINE_LOOPS[name]
             frames = pixels if (pixels.ndim == 4 or (pixels.ndim == 3 and pixels.shape[-1] != 3)) else pixels[None]
             for index, frame in enumerate(frames):
@@ -149,7 +141,7 @@ def build_modality_cls(located: dict[str, Located]) -> BuiltTask:
                     split,
                     grey,
                     modality,
-                    f"pydicom/{name}",
+                    dicom_image_id(name),
                     [index, index + 1, 0, grey.shape[0], 0, grey.shape[1]],
                 )
         sources.append("pydicom")
@@ -160,13 +152,13 @@ def build_modality_cls(located: dict[str, Located]) -> BuiltTask:
         _add_tiles(rows, load_nuclei(str(paths["image"]), str(paths["instances"]))[0], NUCLEI_SOURCE)
         from PIL import Image
 
-        _add_tiles(rows, np.asarray(Image.open(paths["histo"]).convert("RGB")), "stardist/histo")
+        _add_tiles(rows, np.asarray(Image.open(paths["histo"]).convert("RGB")), "stardist_histo")
         sources.append("stardist")
     if "skimage" in located:
         from skimage import data
 
-        _add_tiles(rows, data.cell(), "skimage/cell")
-        _add_tiles(rows, data.immunohistochemistry(), "skimage/immunohistochemistry")
+        _add_tiles(rows, data.cell(), "skimage_cell")
+        _add_tiles(rows, data.immunohistochemistry(), "skimage_immunohistochemistry")
         sources.append("skimage")
     present = sorted({MODALITY_CLASSES[label] for label in rows["train"]["label"]})
     if len(present) < 2:

@@ -12,7 +12,7 @@ from .base import BuiltTask, Located, Source, append_row, empty_rows, existing, 
 from .spatial import BlockPartition
 
 TILE, TILE_STRIDE = 64, 32
-NUCLEI_SOURCE = "stardist/img2d"
+NUCLEI_SOURCE, NUCLEI_MASK_SOURCE = "stardist_img2d", "stardist_mask2d"  # source ids: the image, its instance masks
 
 
 def locate_stardist() -> Located | None:
@@ -78,6 +78,7 @@ def build_nuclei_det(located: dict[str, Located]) -> BuiltTask:
         name="dsb2018_nuclei_det",
         spec=make_spec("detection", ["nucleus"], "microscopy"),
         rows=rows,
+        label_sources=[NUCLEI_MASK_SOURCE],
         label_origin="boxes of the expert instance masks (scipy.ndimage.find_objects); nuclei cut by the tile edge "
         "to < 40 % of their area are dropped",
         description="64 px tiles of a fluorescence microscopy image (8-bit values); nucleus detection",

@@ -10,7 +10,6 @@ instead of different strips of it, and a model's validation score predicts its t
 from __future__ import annotations
 
 import functools
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,8 @@ from .spatial import BlockGrid, resize
 DOWNSAMPLE, PATCH, STRIDE = 2, 64, 8  # patches of 128 px of the full radiograph, stored at 64 px
 BLOCK, GRID_SEED = 80, 1  # split blocks of 160 px of the full radiograph (see `radiograph_grid`)
 BACKGROUND_MARGIN, MIN_FOREGROUND, MIN_STD = 0.05, 0.6, 0.03
-RADIOGRAPHS = {"RG1_UNCR.dcm": "chest", "RG3_UNCR.dcm": "extremity"}
+RADIOGRAPHS = {"RG1_UNCR.dcm": "chest", "RG3_UNCR.dcm": "extremity"}  # the only radiographs offline: held out
+NEMA_ENCODINGS = ("_UNCR", "_UNCI", "_J2KR", "_J2KI")
 BODY_PART_CLASSES = ("chest", "extremity")
 
 
@@ -42,30 +42,27 @@ PYDICOM_DATA = Source(
 )
 
 
-def read_dicom(path: str | Path) -> tuple[np.ndarray, dict[str, str]]:
-    """Pixel array (rescaled to HU where the file says so) and a few header tags."""
-    import pydicom
-    from pydicom.pixels import apply_rescale
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dataset = pydicom.dcmread(path)
-        pixels = dataset.pixel_array
-        if "RescaleSlope" in dataset and dataset.get("Modality") == "CT":
-            pixels = np.rint(apply_rescale(pixels, dataset)).astype(np.int16)
-    tags = {key: str(dataset.get(key, "")) for key in ("Modality", "BodyPartExamined", "PhotometricInterpretation")}
-    if tags["PhotometricInterpretation"] == "MONOCHROME1":
-        pixels = pixels.max() - pixels
-    return pixels, tags
+def dicom_image_id(file_name: str) -> str:
+    """The source id of a DICOM test image: ``pydicom:<stem>`` without the NEMA encoding suffix, so that the
+    encodings of one image (``RG1_UNCR.dcm``, ``RG1_J2KI.dcm``, ...) share one id."""
+    stem = Path(file_name).name.removesuffix(".dcm")
+    for suffix in NEMA_ENCODINGS:
+        stem = stem.removesuffix(suffix)
+    return f"pydicom:{stem}"
 
 
 @functools.lru_cache(maxsize=4)
 def load_radiograph(path: str) -> np.ndarray:
-    """The radiograph downsampled by ``DOWNSAMPLE`` (area averaging), uint16."""
-    pixels, _ = read_dicom(path)
-    pixels = pixels.astype(np.uint16)
-    height, width = pixels.shape[0] // DOWNSAMPLE, pixels.shape[1] // DOWNSAMPLE
+    """The radiograph (read by `umedpt_hf.io.load_dicom`: MONOCHROME1 inverted) downsampled by ``DOWNSAMPLE``
+    (area averaging), uint16."""
     import cv2
+
+    from ...io import load_dicom
+
+    pixels, _ = load_dicom(path)
+    if pixels.dtype != np.uint16:
+        raise ValueError(f"{path}: expected a 16-bit unsigned radiograph, got {pixels.dtype}")
+    height, width = pixels.shape[0] // DOWNSAMPLE, pixels.shape[1] // DOWNSAMPLE
 
     small = cv2.resize(pixels.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
     return np.clip(np.rint(small), 0, 65535).astype(np.uint16)
@@ -106,7 +103,7 @@ def build_xray_bodypart_cls(located: dict[str, Located]) -> BuiltTask:
                 split,
                 image=resize(patch, PATCH),
                 label=BODY_PART_CLASSES.index(body_part),
-                source=f"pydicom-data/{name}",
+                source=dicom_image_id(name),
                 region=region,
             )
     return BuiltTask(

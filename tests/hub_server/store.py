@@ -1,7 +1,8 @@
-"""Git-like storage behind the loopback Hub: content-addressed blobs, commits with real git sha1 ids, refs.
+"""Git-like storage behind the loopback Hub: content-addressed blobs, LFS objects, commits with real git ids, refs.
 
 Blob ids are git blob ids (``sha1("blob <size>\\0" + content)``), tree and commit ids are computed from real git tree
 and commit objects, so every id the client sees has the same form (and, for blobs, the same value) as on the Hub.
+A file uploaded through LFS is stored once under ``lfs/<sha256>``; the commit holds its git-lfs pointer, as on the Hub.
 Everything is kept as plain files under one folder, so a server restarted on the same folder serves the same repos.
 """
 
@@ -27,6 +28,8 @@ GITATTRIBUTES = (
     "*.zip filter=lfs diff=lfs merge=lfs -text\n"
 )
 REPO_TYPES = ("model", "dataset", "space")
+LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n"
+_LFS_POINTER = re.compile(r"version https://git-lfs\.github\.com/spec/v1\noid sha256:([0-9a-f]{64})\nsize (\d+)\n")
 _REPO_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
 
@@ -38,6 +41,19 @@ class StoreError(Exception):
         self.status = status
         self.message = message
         self.error_code = error_code
+
+
+def lfs_pointer(oid: str, size: int) -> bytes:
+    """The git-lfs pointer file that stands in the git tree for an LFS object."""
+    return LFS_POINTER.format(oid=oid, size=size).encode()
+
+
+def parse_lfs_pointer(content: bytes) -> tuple[str, int] | None:
+    """``(sha256, size)`` of a git-lfs pointer, or None for ordinary content."""
+    if len(content) > 200:
+        return None
+    match = _LFS_POINTER.fullmatch(content.decode("utf-8", errors="replace"))
+    return (match.group(1), int(match.group(2))) if match else None
 
 
 def git_blob_id(content: bytes) -> str:
@@ -118,11 +134,12 @@ class Repo:
 
 
 class LoopbackStore:
-    """All repos of one loopback Hub, persisted under ``root`` (blobs/ and repos/<type>/<namespace>/<name>.json)."""
+    """All repos of one loopback Hub, kept under ``root``: blobs/, lfs/ and repos/<type>/<namespace>/<name>.json."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         (self.root / "blobs").mkdir(parents=True, exist_ok=True)
+        (self.root / "lfs").mkdir(exist_ok=True)
         self.lock = threading.RLock()
         self.repos: dict[tuple[str, str], Repo] = {}
         for path in sorted((self.root / "repos").glob("*/*/*.json")):
@@ -144,6 +161,42 @@ class LoopbackStore:
 
     def blob_size(self, oid: str) -> int:
         return self.blob_path(oid).stat().st_size
+
+    def lfs_info(self, oid: str) -> tuple[str, int] | None:
+        """``(sha256, size)`` when the blob ``oid`` is the pointer of a stored LFS object, else None."""
+        pointer = parse_lfs_pointer(self.blob_path(oid).read_bytes()) if self.blob_size(oid) <= 200 else None
+        return pointer if pointer and self.lfs_path(pointer[0]).is_file() else None
+
+    def file_size(self, oid: str) -> int:
+        """The size of the file a blob stands for: the LFS object's size for a pointer."""
+        lfs = self.lfs_info(oid)
+        return lfs[1] if lfs else self.blob_size(oid)
+
+    def file_path(self, oid: str) -> Path:
+        """Where the content of the file a blob stands for lies: the LFS object for a pointer."""
+        lfs = self.lfs_info(oid)
+        return self.lfs_path(lfs[0]) if lfs else self.blob_path(oid)
+
+    # -- LFS objects ---------------------------------------------------------------------------------------------
+    def lfs_path(self, sha256: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise StoreError(400, f"invalid LFS oid {sha256!r}: expected 64 hex digits (sha256)")
+        return self.root / "lfs" / sha256
+
+    def has_lfs_object(self, sha256: str, size: int) -> bool:
+        path = self.lfs_path(sha256)
+        return path.is_file() and path.stat().st_size == size
+
+    def put_lfs_object(self, sha256: str, size: int, content: bytes) -> None:
+        """Store an uploaded LFS object after checking that it is what the batch request announced."""
+        if len(content) != size:
+            raise StoreError(400, f"LFS object {sha256}: received {len(content)} bytes, announced {size}")
+        if hashlib.sha256(content).hexdigest() != sha256:
+            raise StoreError(400, f"LFS object {sha256}: the uploaded bytes have another sha256")
+        path = self.lfs_path(sha256)
+        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
+        tmp.write_bytes(content)
+        tmp.replace(path)
 
     # -- repos ---------------------------------------------------------------------------------------------------
     def get(self, repo_type: str, repo_id: str) -> Repo:
@@ -192,6 +245,7 @@ class LoopbackStore:
         revision: str,
         *,
         additions: dict[str, bytes],
+        lfs_additions: dict[str, tuple[str, int]] | None = None,
         deletions: list[str],
         title: str,
         description: str,
@@ -199,7 +253,8 @@ class LoopbackStore:
         parent_commit: str | None = None,
         create_pr: bool = False,
     ) -> tuple[Commit, int | None]:
-        """Apply additions and deletions on top of ``revision``; return the commit and the PR number, if any."""
+        """Apply additions (content, or ``(sha256, size)`` of an uploaded LFS object) and deletions on top of
+        ``revision``; return the commit and the PR number, if any."""
         with self.lock:
             head = repo.resolve(revision)
             if parent_commit and not head.oid.startswith(parent_commit):
@@ -216,6 +271,10 @@ class LoopbackStore:
                     del files[name]
             for path, content in additions.items():
                 files[path] = self.put_blob(content)
+            for path, (sha256, size) in (lfs_additions or {}).items():
+                if not self.has_lfs_object(sha256, size):
+                    raise StoreError(400, f"{path}: LFS object {sha256} ({size} bytes) was never uploaded")
+                files[path] = self.put_blob(lfs_pointer(sha256, size))
             pr_number = None
             ref = revision
             if create_pr:

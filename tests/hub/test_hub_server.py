@@ -12,11 +12,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from hub_server import LoopbackHub, git_blob_id, git_tree_id
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
-from umedpt_hf.hub import LoopbackHub
-from umedpt_hf.hub.loopback_store import git_blob_id, git_tree_id
+SERVER_SCRIPT = Path(__file__).resolve().parents[1] / "hub_server" / "server.py"
 
 
 def _folder(tmp_path):
@@ -136,19 +136,22 @@ def test_repos_survive_a_restart_on_the_same_folder(loopback_hub, tmp_path):
         assert "app.py" in api.list_repo_files(repo_id, repo_type="space")
 
 
-def test_the_server_runs_as_a_command_for_offline_demos(loopback_hub, tmp_path):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "umedpt_hf.hub.loopback_server", "--root", str(tmp_path / "demo-hub"), "--token", "t"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def test_the_server_runs_as_a_command_for_offline_demos(hub_client, tmp_path):
+    root = tmp_path / "demo-hub"
+    started = subprocess.run([sys.executable, str(SERVER_SCRIPT), "--root", str(root), "--token", "t", "--background"],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert started.returncode == 0, started.stderr
     try:
-        first_line = process.stdout.readline()
-        endpoint = re.search(r"at (http://127\.0\.0\.1:\d+)", first_line).group(1)
+        endpoint = re.search(r"at (http://127\.0\.0\.1:\d+)", started.stdout).group(1)
+        assert f"export HF_ENDPOINT={endpoint} HF_TOKEN=t HF_HUB_DISABLE_XET=1" in started.stdout
         api = HfApi(endpoint=endpoint, token="t")
         assert api.whoami()["name"] == "loopback-user"
         assert api.create_repo("offline-demo").repo_id == "loopback-user/offline-demo"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-    assert (tmp_path / "demo-hub" / "repos" / "model" / "loopback-user" / "offline-demo.json").is_file()
+        stopped = subprocess.run([sys.executable, str(SERVER_SCRIPT), "--root", str(root), "--stop"],
+                                 capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
+    assert (root / "repos" / "model" / "loopback-user" / "offline-demo.json").is_file()
+    assert not (root / "server.json").exists()
+    with pytest.raises(Exception, match=r"Connection refused|ConnectError"):
+        HfApi(endpoint=endpoint, token="t").whoami()
