@@ -76,7 +76,9 @@ def _write_database(root: Path, empty_train: bool = False) -> Path:
         empty = Dataset.from_dict({column: [] for column in features}, features=features)
         train = empty if empty_train and name == "cls" else split
         DatasetDict({"train": train, "validation": split, "test": split}).save_to_disk(str(root / name))
-        entries.append({"name": name, "type": kind, "labels": labels, "modality": "ct", "path": name})
+        entries.append(
+            {"name": name, "type": kind, "labels": labels, "modality": "ct", "path": name, "source_ids": [name]}
+        )
     (root / "tasks.json").write_text(json.dumps({"database": "reliability", "version": 1, "tasks": entries}))
     return root
 

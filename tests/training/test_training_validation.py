@@ -20,7 +20,7 @@ from umedpt_hf.training.pipeline import run_pretraining
 from umedpt_hf.training.validation import build_validation_sets
 
 CONFIG = Path(__file__).parents[2] / "examples" / "configs" / "tiny.yaml"
-METRICS = {"modality_cls": ("accuracy", "macro_f1"), "mni152_tissue_seg": ("dice",), "dsb2018_nuclei_det": ("map50",)}
+METRICS = {"modality_cls": ("accuracy", "macro_f1"), "head_ct_tissue_seg": ("dice",), "dsb2018_nuclei_det": ("map50",)}
 
 
 def test_pretraining_validates_keeps_the_best_and_reports_to_tensorboard(tiny_database, tmp_path):
@@ -59,7 +59,7 @@ def test_pretraining_validates_keeps_the_best_and_reports_to_tensorboard(tiny_da
         accumulator = EventAccumulator(str(event_file))
         accumulator.Reload()
         scalars |= set(accumulator.Tags()["scalars"])
-    assert {"loss", "eval/loss_sum", "images_per_second", "eval/dice/mni152_tissue_seg"} <= scalars
+    assert {"loss", "eval/loss_sum", "images_per_second", "eval/dice/head_ct_tissue_seg"} <= scalars
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     manifest = json.loads((out / "umedpt_run.json").read_text())["files"]
     assert "curves.png" in manifest and any(path.startswith("tracking/") for path in manifest)
