@@ -267,6 +267,13 @@ CASES = [
         phrase=r"output_dir .*taken is a file, not a folder",
     ),
     Case(
+        "output_dir where nothing may be written",  # root ignores file modes: sysfs refuses even root
+        prepare=lambda f: _config(f, DATABASE[0], Path("/sys/umedpt_reliability_run")),
+        action=lambda f, c: pretrain(["--config", str(c)]),
+        error=CliError,
+        phrase=r"cannot write to output_dir /sys/umedpt_reliability_run: Operation not permitted",
+    ),
+    Case(
         "--resume with nothing to resume",
         prepare=lambda f: _config(f, DATABASE[0], f / "out" / "run"),
         action=lambda f, c: pretrain(["--config", str(c), "--resume"]),

@@ -234,11 +234,13 @@ def claim_for_training(accelerator: Any, output_dir: Path, resume: bool, overwri
             lock.acquire_lock()
             folder = claim_output_dir(output_dir, resume, overwrite)
             folder._lock_owned, lock._lock_owned = True, False
-        except OutputDirError as problem:
+        except (OutputDirError, OSError) as problem:  # OSError: read-only or full disk, no permission
             lock.release_lock()
             if not existed and output_dir.is_dir() and not any(output_dir.iterdir()):
                 output_dir.rmdir()
-            folder, error = None, str(problem)
+            reason = str(problem) if isinstance(problem, OutputDirError) else problem.strerror or str(problem)
+            prefix = "" if isinstance(problem, OutputDirError) else f"cannot write to output_dir {output_dir}: "
+            folder, error = None, prefix + reason
     if accelerator.num_processes > 1:
         error = broadcast_object_list([error])[0]
     if error:
