@@ -109,6 +109,11 @@ def check_launch(acc: Accelerator, args: MultiTaskTrainingArguments) -> None:
             "or let MultiTaskTrainer build its own (build_accelerator)"
         )
     check_mixed_precision(acc.mixed_precision, acc.device.type == "cpu")
+    if acc.distributed_type.value in ("FSDP", "DEEPSPEED", "MEGATRON_LM"):
+        raise ValueError(
+            f"{acc.distributed_type.value} is not supported: the loop's pickle-free checkpoints hold whole weights and "
+            "optimizer states (one process or DDP)"
+        )
     if acc.num_processes > 1:
         handler = acc.ddp_handler
         if handler is None or not handler.find_unused_parameters:
