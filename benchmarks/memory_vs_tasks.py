@@ -94,12 +94,14 @@ def _trim() -> None:
 
 def measure(num_tasks: int, mode: str, args: argparse.Namespace) -> dict[str, Any]:
     import torch
+    from accelerate.state import AcceleratorState
 
     from umedpt_hf.modeling_umedpt import UMedPTForMultiTask
     from umedpt_hf.presets import config_from_preset
     from umedpt_hf.training import MultiTaskTrainer, MultiTaskTrainingArguments
 
     device = args.device
+    AcceleratorState._reset_state(True)  # several measurements in one process (CUDA) each build an Accelerator
     torch.manual_seed(0)
     specs = task_specs(num_tasks)
     model = UMedPTForMultiTask(config_from_preset(args.preset, tasks=specs))

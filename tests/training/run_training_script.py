@@ -41,16 +41,19 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=3)
     parser.add_argument("--save-steps", type=int, default=0)
     parser.add_argument("--kill-after", type=int, default=0, help="SIGKILL this process after that step")
+    parser.add_argument("--stop-after", type=int, default=0, help="exit with code 3 after that step (every rank)")
     parser.add_argument("--resume", action="store_true")
     options = parser.parse_args()
 
     def kill(trainer: MultiTaskTrainer, step: int, losses: dict) -> None:
         if step == options.kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
+        if step == options.stop_after:
+            raise SystemExit(3)
 
     model = make_model(TASKS)
     args = training_arguments(options.out, options.max_steps, options.save_steps)
-    callbacks = [kill] if options.kill_after else []
+    callbacks = [kill] if options.kill_after or options.stop_after else []
     trainer = MultiTaskTrainer(model, make_loaders(TASKS, SIZES), args, callbacks=callbacks)
     result = trainer.train(resume_from=True if options.resume else None)
     if trainer.accelerator.is_main_process:

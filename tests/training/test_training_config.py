@@ -58,6 +58,15 @@ def test_overrides_are_parsed_as_yaml():
         (lambda raw: raw.__setitem__("held_out_tasks", ["modality_cls"]), "both pretraining tasks and held_out_tasks"),
         (lambda raw: raw["model"].__setitem__("preset", "vit_huge"), "model.preset must be one of"),
         (lambda raw: raw.__setitem__("optimiser", {}), r"unknown key\(s\) \['optimiser'\]"),
+        (
+            lambda raw: raw["model"].__setitem__("overrides", {"fpn_channel": 64}),
+            r"unknown key\(s\) \['fpn_channel'\] in model.overrides: not UMedPTConfig fields",
+        ),
+        (lambda raw: raw["model"].__setitem__("overrides", {"tasks": {}}), "set tasks and num_channels outside"),
+        (lambda raw: raw["training"].__setitem__("eval_steps", -1), "eval_steps must be an integer >= 0"),
+        (lambda raw: raw["training"].__setitem__("early_stopping_patience", 2), "needs validation"),
+        (lambda raw: raw["training"].__setitem__("report_to", "neptune"), "unknown tracker 'neptune'"),
+        (lambda raw: raw["data"].__setitem__("num_workers", True), "data.num_workers must be an integer"),
     ],
 )
 def test_bad_config_values_are_named(change, message):
@@ -65,6 +74,19 @@ def test_bad_config_values_are_named(change, message):
     change(raw)
     with pytest.raises(ConfigError, match=message):
         parse_pretrain_config(raw)
+
+
+def test_known_overrides_are_accepted():
+    raw = _tiny_raw()
+    raw["model"]["overrides"] = {"fpn_channels": 64, "classifier_dropout": 0.2}
+    assert parse_pretrain_config(raw).model.overrides == {"fpn_channels": 64, "classifier_dropout": 0.2}
+
+
+def test_fp16_on_a_cpu_is_refused_before_anything_runs(tmp_path):
+    config = _config_on(tmp_path / "nowhere", tmp_path / "run", "training.mixed_precision=fp16", "training.cpu=true")
+    with pytest.raises(ConfigError, match="fp16 has no effect on a CPU"):
+        run_pretraining(config)
+    assert not (tmp_path / "run").exists()
 
 
 def test_missing_config_file_and_bad_yaml(tmp_path):

@@ -50,8 +50,7 @@ def _single_process_reference(max_steps: int) -> dict[str, torch.Tensor]:
     return parameters_of(model)
 
 
-@pytest.mark.slow
-def test_two_process_ddp_matches_single_process(tmp_path):
+def _torchrun(out, *extra: str) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
@@ -59,10 +58,15 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     }
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-        "--master_port", str(_free_port()), str(HERE / "run_training_script.py"),
-        "--out", str(tmp_path), "--max-steps", "3",
+        "--master_port", str(_free_port()), str(HERE / "run_training_script.py"), "--out", str(out), "--max-steps",
+        "3", *extra,
     ]  # fmt: skip
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+
+
+@pytest.mark.slow
+def test_two_process_ddp_matches_single_process(tmp_path):
+    done = _torchrun(tmp_path)
     assert done.returncode == 0, done.stderr[-4000:]
     assert json.loads((tmp_path / "run_info.json").read_text()) == {"num_processes": 2, "step": 3}
     ddp = load_file(str(tmp_path / "params.safetensors"))
@@ -70,3 +74,18 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     start = parameters_of(make_model(TASKS))
     assert max_difference(ddp, start) > 1e-4  # training moved the weights
     assert max_difference(ddp, reference) <= 1e-5
+
+
+@pytest.mark.slow
+def test_two_process_ddp_resumes_from_per_rank_state(tmp_path):
+    """Stopped after a step-2 checkpoint (each rank's RNG and stream state in its own files), resumed to step 3."""
+    stopped = _torchrun(tmp_path, "--save-steps", "2", "--stop-after", "2")
+    assert stopped.returncode != 0 and not (tmp_path / "params.safetensors").exists()
+    checkpoint = tmp_path / "checkpoints" / "step_00000002"
+    assert {"rng_state_0.json", "rng_state_1.json", "loop_state_0.json", "loop_state_1.json"} <= {
+        p.name for p in checkpoint.iterdir()
+    }
+    resumed = _torchrun(tmp_path, "--save-steps", "2", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert json.loads((tmp_path / "run_info.json").read_text()) == {"num_processes": 2, "step": 3}
+    assert max_difference(load_file(str(tmp_path / "params.safetensors")), _single_process_reference(3)) <= 1e-5

@@ -85,3 +85,30 @@ def test_multi_process_launch_with_a_single_process_accelerator_is_refused(tmp_p
         MultiTaskTrainer(
             make_model(TASKS[:1]), make_loaders(TASKS[:1]), MultiTaskTrainingArguments(), accelerator=accelerator
         )
+
+
+def test_compile_builds_and_trains_a_step(tmp_path):
+    """`training.compile` through the trainer (aot_eager: dynamo and AOT autograd without generating C++)."""
+    model = make_model(TASKS[:1])
+    args = MultiTaskTrainingArguments(
+        output_dir=str(tmp_path), max_steps=1, save_steps=0, progress_bar=False, compile=True,
+        compile_backend="aot_eager",
+    )  # fmt: skip
+    result = MultiTaskTrainer(model, make_loaders(TASKS[:1], image_size=32), args).train()
+    assert result.global_step == 1 and math.isfinite(result.last_losses["xray_cls"])
+    assert model.umedpt._compiled_call_impl is not None and model.pixel_decoder._compiled_call_impl is not None
+
+
+def test_compile_without_a_compiler_is_one_clear_error(tmp_path):
+    """Where inductor has no C++ compiler, `compile: true` fails at once with one line, before any training."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from umedpt_hf.training.launch import probe_compile\nprobe_compile('inductor')"
+    env = {**os.environ, "CXX": str(tmp_path / "no-compiler"), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache"),
+           "OMP_NUM_THREADS": "1"}  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode != 0 and last.startswith("ValueError: training.compile: torch.compile does not work"), last
+    assert "set training.compile=false" in last

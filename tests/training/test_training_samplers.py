@@ -16,6 +16,7 @@ from umedpt_hf.training import (
     as_task_stream,
     build_sampler,
 )
+from umedpt_hf.training.worker_pool import WorkerPool
 
 
 def _ids(batch) -> list[int]:
@@ -58,11 +59,21 @@ def test_ranks_get_disjoint_shards_of_each_epoch():
     assert not zero & one and zero | one == set(range(24))
 
 
-def test_workers_give_the_same_batches_as_the_main_process():
-    dataset = TensorDataset(torch.arange(12))
-    plain = IndexedTaskStream(dataset, _collate, 4, key="t", seed=1)
-    workers = IndexedTaskStream(dataset, _collate, 4, key="t", seed=1, num_workers=1)
-    assert [plain.next_batch() for _ in range(7)] == [workers.next_batch() for _ in range(7)]
+def test_one_worker_pool_for_all_tasks_gives_the_main_process_batches():
+    streams = {
+        name: IndexedTaskStream(TensorDataset(torch.arange(n)), _collate, 4, key=name, seed=1)
+        for name, n in (("a", 12), ("b", 20), ("c", 8))
+    }
+    schedule = [("train", name, position) for position in range(5) for name in streams]
+    expected = [streams[name].make_batch(position) for _, name, position in schedule]
+    pool = WorkerPool(streams, {}, num_workers=2, prefetch_factor=2)
+    pool.start(iter(schedule))
+    assert pool._loader.num_workers == 2  # the budget is the total, whatever the number of tasks
+    assert [pool.get(key) for key in schedule] == expected
+    with pytest.raises(RuntimeError, match="out of step"):
+        pool.start(iter(schedule))
+        pool.get(("train", "b", 0))
+    pool.close()
 
 
 def _collate(items):

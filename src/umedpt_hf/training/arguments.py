@@ -37,7 +37,20 @@ class MultiTaskTrainingArguments:
         seed: Seed of the weights' initialisation, dropout and the data order (a pure function of seed and position).
         cpu: Force the CPU even when an accelerator is present.
         progress_bar: Show a tqdm bar with the per-task losses on the main process.
-        check_finite: Stop with a clear error when a task's loss is NaN or infinite.
+        check_finite: Stop with a clear error when a task's loss or the gradient norm is NaN or infinite (one fused
+            host read per round, before the optimizer step).
+        overwrite_output_dir: Start a new run in an `output_dir` that holds another run, deleting only the files
+            that run wrote (otherwise such a folder is refused unless resuming).
+        dataloader_num_workers: Worker processes in total, shared by all tasks (`None`: the largest `num_workers`
+            of the task DataLoaders given; 0: batches are made in the main process).
+        dataloader_prefetch_factor: Batches each worker prepares ahead.
+        dataloader_pin_memory: Pin batches in page-locked memory when training on a GPU.
+        compile: `torch.compile` the encoder and the shared decoders.
+        compile_backend: The `torch.compile` backend (`"inductor"`; `"aot_eager"` traces without generating code).
+        eval_steps: Validate every this many steps (and at the end); 0: no validation.
+        eval_max_examples: Cap of each task's fixed validation subset (`None`: the whole validation split).
+        early_stopping_patience: Stop after this many evaluations without a lower sum of validation losses.
+        report_to: Experiment trackers through accelerate (`["tensorboard"]`, `"all"`, `"none"`).
     """
 
     output_dir: str = "outputs/pretrain"
@@ -64,6 +77,16 @@ class MultiTaskTrainingArguments:
     cpu: bool = False
     progress_bar: bool = True
     check_finite: bool = True
+    overwrite_output_dir: bool = False
+    dataloader_num_workers: int | None = None
+    dataloader_prefetch_factor: int = 2
+    dataloader_pin_memory: bool = True
+    compile: bool = False
+    compile_backend: str = "inductor"
+    eval_steps: int = 0
+    eval_max_examples: int | None = 64
+    early_stopping_patience: int | None = None
+    report_to: list[str] | str = "none"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -92,6 +115,22 @@ class MultiTaskTrainingArguments:
         _positive_or_none("save_total_limit", self.save_total_limit)
         if self.logging_steps < 1:
             raise ValueError(f"training.logging_steps must be >= 1, got {self.logging_steps}")
+        if self.dataloader_num_workers is not None and (
+            not isinstance(self.dataloader_num_workers, int) or self.dataloader_num_workers < 0
+        ):
+            raise ValueError(f"training.dataloader_num_workers must be >= 0 or null, got {self.dataloader_num_workers}")
+        _positive_or_none("dataloader_prefetch_factor", self.dataloader_prefetch_factor)
+        if not isinstance(self.eval_steps, int) or isinstance(self.eval_steps, bool) or self.eval_steps < 0:
+            raise ValueError(f"training.eval_steps must be an integer >= 0, got {self.eval_steps!r}")
+        _positive_or_none("eval_max_examples", self.eval_max_examples)
+        _positive_or_none("early_stopping_patience", self.early_stopping_patience)
+        if self.early_stopping_patience and not self.eval_steps:
+            raise ValueError("training.early_stopping_patience needs validation: set training.eval_steps > 0")
+        for name in ("overwrite_output_dir", "compile", "dataloader_pin_memory", "check_finite", "cpu"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"training.{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.report_to, (str, list)):
+            raise ValueError(f"training.report_to must be a tracker name or a list of names, got {self.report_to!r}")
 
     @classmethod
     def field_names(cls) -> set[str]:

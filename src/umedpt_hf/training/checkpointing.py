@@ -1,55 +1,62 @@
-"""Resumable checkpoints: `accelerator.save_state` written atomically under `<output_dir>/checkpoints/step_XXXXXXXX`.
+"""Resumable checkpoints under `<output_dir>/checkpoints/step_XXXXXXXX`, without pickle.
 
-A checkpoint holds the model, optimizer, scheduler, RNG states of every rank, and the loop state (step and each task
-stream's position). It is written into a temporary folder and renamed when complete, so a run killed while saving never
-leaves a half-written "latest" checkpoint; a folder counts as a checkpoint only when `trainer_state.json` is in it.
+A checkpoint holds the model (`model.safetensors`), the optimizer (`optimizer.safetensors` + `optimizer.json`), the
+schedule (`scheduler.json`), each rank's random-number states (`rng_state_<rank>.safetensors` / `.json`) and loop
+state (`loop_state_<rank>.json`: each task stream's position), and `trainer_state.json` (step, tasks, validation
+state, options, and the size of every file). It is written into a temporary folder and renamed when complete; a folder
+counts as a checkpoint only when `trainer_state.json` is in it. Loading reads safetensors and JSON only: a planted
+pickle (under any name) is never unpickled, and a truncated or foreign file is an error naming it.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from accelerate import Accelerator
+from safetensors.torch import save_file
 
-from .streams import TaskBatchStream
+from .run_folder import TEMP_MARKER, RunFolder, make_temporary_folder, remove_temporary_folders
+from .state_files import (
+    CheckpointError,
+    load_model_state,
+    load_optimizer,
+    load_rng_states,
+    load_scheduler,
+    model_state,
+    read_json,
+    save_optimizer,
+    save_rng_states,
+    save_scheduler,
+    write_json,
+)
 
 STATE_FILE = "trainer_state.json"
+CHECKPOINT_FORMAT = "umedpt_hf.checkpoint/1"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
-
-class LoopState:
-    """The loop's own resumable state, registered with `accelerator.register_for_checkpointing`."""
-
-    def __init__(self, streams: Mapping[str, TaskBatchStream]) -> None:
-        self.streams = streams
-        self.step = 0
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "task_names": list(self.streams),
-            "streams": {name: stream.state_dict() for name, stream in self.streams.items()},
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        saved, current = list(state["task_names"]), list(self.streams)
-        if saved != current:
-            raise ValueError(
-                f"the checkpoint was trained on tasks {saved} but this run has tasks {current}; resume with the same "
-                "task list (or start a new output_dir)"
-            )
-        self.step = int(state["step"])
-        for name, stream in self.streams.items():
-            stream.load_state_dict(state["streams"][name])
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "STATE_FILE",
+    "CheckpointError",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_checkpoint",
+    "read_trainer_state",
+    "resolve_resume",
+    "save_checkpoint",
+]
 
 
 def checkpoints_root(output_dir: str | Path) -> Path:
     return Path(output_dir) / "checkpoints"
+
+
+def checkpoint_step(path: Path) -> int:
+    return int(Path(path).name.split("_")[-1])
 
 
 def list_checkpoints(output_dir: str | Path) -> list[Path]:
@@ -72,48 +79,14 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
 
 
 def read_trainer_state(checkpoint: str | Path) -> dict[str, Any]:
-    """The human-readable summary saved next to a checkpoint."""
+    """The summary saved with a checkpoint (step, tasks, validation state, options, files)."""
     path = Path(checkpoint) / STATE_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{checkpoint} is not a complete checkpoint (no {STATE_FILE})")
-    return json.loads(path.read_text())
-
-
-def remove_partial_checkpoints(output_dir: str | Path) -> None:
-    """Delete temporary folders left by a run killed while saving (main process only)."""
-    root = checkpoints_root(output_dir)
-    if root.is_dir():
-        for path in root.glob(".tmp_step_*"):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def save_checkpoint(
-    accelerator: Accelerator,
-    output_dir: str | Path,
-    step: int,
-    summary: Mapping[str, Any],
-    total_limit: int | None = None,
-) -> Path:
-    """Save a resumable checkpoint for `step` on every rank; return its folder."""
-    root = checkpoints_root(output_dir)
-    final = root / f"step_{step:08d}"
-    tmp = root / f".tmp_step_{step:08d}"
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (tmp / STATE_FILE).write_text(json.dumps(dict(summary), indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-        if total_limit:
-            for old in list_checkpoints(output_dir)[:-total_limit]:
-                shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
+    state = read_json(path)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not a trainer state (a JSON object)")
+    return state
 
 
 def resolve_resume(resume_from: str | Path | bool | None, output_dir: str | Path) -> Path | None:
@@ -126,3 +99,94 @@ def resolve_resume(resume_from: str | Path | bool | None, output_dir: str | Path
     if not (path / STATE_FILE).is_file():
         raise FileNotFoundError(f"cannot resume from {path}: not a complete checkpoint (no {STATE_FILE})")
     return path
+
+
+def save_checkpoint(
+    accelerator: Accelerator,
+    output_dir: str | Path,
+    folder: RunFolder | None,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    loop_state: Mapping[str, Any],
+    summary: Mapping[str, Any],
+    total_limit: int | None = None,
+) -> Path:
+    """Save a resumable checkpoint for `step` on every rank (all ranks call it; `folder` is the main process's)."""
+    root = checkpoints_root(output_dir)
+    final = root / f"step_{step:08d}"
+    temporary = root / f".tmp_step_{step:08d}"
+    if accelerator.is_main_process:
+        remove_temporary_folders(root)
+        make_temporary_folder(temporary)
+    accelerator.wait_for_everyone()
+    rank = accelerator.process_index
+    save_rng_states(temporary, rank)
+    write_json(temporary / f"loop_state_{rank}.json", dict(loop_state))
+    if accelerator.is_main_process:
+        save_file(model_state(accelerator.unwrap_model(model)), str(temporary / "model.safetensors"))
+        save_optimizer(optimizer, temporary)
+        save_scheduler(scheduler, temporary)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        assert folder is not None
+        (temporary / TEMP_MARKER).unlink()
+        files = {path.name: path.stat().st_size for path in sorted(temporary.iterdir()) if path.is_file()}
+        write_json(
+            temporary / STATE_FILE,
+            {"format": CHECKPOINT_FORMAT, "run_id": folder.run_id, **dict(summary), "files": files},
+        )
+        if final.exists():
+            kept = folder.remove(final)
+            if kept:
+                raise CheckpointError(f"{final} holds files umedpt_hf did not write ({kept[:3]}); not replacing it")
+        temporary.rename(final)
+        folder.record([final])
+        if total_limit:
+            for old in list_checkpoints(folder.root)[:-total_limit]:
+                if folder.owns(old / STATE_FILE):
+                    folder.remove(old)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def load_checkpoint(
+    accelerator: Accelerator, checkpoint: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Restore model, optimizer, schedule and this rank's RNG states; return (trainer state, this rank's loop state)."""
+    checkpoint = Path(checkpoint)
+    state = read_trainer_state(checkpoint)
+    if state.get("format") != CHECKPOINT_FORMAT:
+        pickles = sorted(p.name for p in checkpoint.iterdir() if p.suffix in (".pkl", ".bin"))
+        raise CheckpointError(
+            f"{checkpoint} is not a umedpt_hf {CHECKPOINT_FORMAT} checkpoint"
+            + (
+                f" (it holds pickle files {pickles[:3]}, which are never loaded: unpickling can run code)"
+                if pickles
+                else ""
+            )
+            + "; start a new run (--overwrite)"
+        )
+    files = state.get("files")
+    if not isinstance(files, dict):
+        raise CheckpointError(f"{checkpoint / STATE_FILE} lists no files")
+    rank = accelerator.process_index
+    needed = ["model.safetensors", "optimizer.safetensors", "optimizer.json", "scheduler.json"]
+    needed += [f"rng_state_{rank}.safetensors", f"rng_state_{rank}.json", f"loop_state_{rank}.json"]
+    for name in needed:
+        path = checkpoint / name
+        if name not in files:
+            raise CheckpointError(
+                f"{checkpoint} has no {name} (was it saved with another number of processes?); resume with the same "
+                "launch set-up"
+            )
+        if not path.is_file() or path.stat().st_size != files[name]:
+            size = path.stat().st_size if path.is_file() else "missing"
+            raise CheckpointError(f"{path} is truncated or replaced ({size} bytes, {files[name]} written)")
+    load_model_state(accelerator.unwrap_model(model), checkpoint / "model.safetensors")
+    load_optimizer(optimizer, checkpoint)
+    load_scheduler(scheduler, checkpoint)
+    loop_state = read_json(checkpoint / f"loop_state_{rank}.json")
+    load_rng_states(checkpoint, rank)
+    return state, loop_state

@@ -3,7 +3,8 @@
 ```yaml
 output_dir: outputs/umedpt_mini
 model: {preset: tiny, num_channels: 3, overrides: {}}
-data: {database: null, image_size: 64, batch_size: 8, split: train, augment: true, num_workers: 0}
+data: {database: null, image_size: 64, batch_size: 8, split: train, eval_split: validation, augment: true,
+       num_workers: 0, streaming: false}   # num_workers: the total worker budget, shared by all tasks
 tasks:                      # names, or dicts with per-task batch_size / image_size / type (checked) / split
   - brain_tissue
   - {name: nuclei_detection, batch_size: 4, image_size: 96}
@@ -24,6 +25,7 @@ from typing import Any
 import yaml
 
 from .arguments import MultiTaskTrainingArguments
+from .logging import resolve_trackers
 
 TASK_TYPES = ("classification", "multilabel", "segmentation", "detection")
 LABEL_COLUMNS = {"classification": "label", "multilabel": "labels", "segmentation": "mask", "detection": "objects"}
@@ -50,7 +52,9 @@ class DataSection:
     batch_size: int = 8
     split: str = "train"
     augment: bool = False
-    num_workers: int = 0
+    num_workers: int = 0  # worker processes in total, shared by all tasks (one pool)
+    eval_split: str = "validation"  # the split validated every training.eval_steps
+    streaming: bool = False  # read each split as a datasets.IterableDataset (exact resume kept)
 
 
 @dataclass
@@ -106,7 +110,10 @@ def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> Pre
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
-    raw = apply_overrides(raw or {}, overrides)
+    raw = {} if raw is None else raw
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: a pretraining config must be a mapping, got {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides)
     config = parse_pretrain_config(raw)
     config.source = str(path)
     return config
@@ -138,6 +145,7 @@ def parse_pretrain_config(raw: Mapping[str, Any]) -> PretrainConfig:
     model = _section(ModelSection, raw.get("model"), "model")
     if model.preset not in MODEL_PRESETS:
         raise ConfigError(f"model.preset must be one of {list(MODEL_PRESETS)}, got {model.preset!r}")
+    _check_model_overrides(model.overrides)
     if model.num_channels not in (1, 3):
         raise ConfigError(f"model.num_channels must be 1 or 3, got {model.num_channels!r}")
     if model.init_from is not None and not (isinstance(model.init_from, str) and model.init_from.strip()):
@@ -145,8 +153,11 @@ def parse_pretrain_config(raw: Mapping[str, Any]) -> PretrainConfig:
     data = _section(DataSection, raw.get("data"), "data")
     _check_batch_size("data.batch_size", data.batch_size)
     _check_image_size("data.image_size", data.image_size)
-    if not isinstance(data.num_workers, int) or data.num_workers < 0:
+    if not isinstance(data.num_workers, int) or isinstance(data.num_workers, bool) or data.num_workers < 0:
         raise ConfigError(f"data.num_workers must be an integer >= 0, got {data.num_workers!r}")
+    for name in ("augment", "streaming"):
+        if not isinstance(getattr(data, name), bool):
+            raise ConfigError(f"data.{name} must be true or false, got {getattr(data, name)!r}")
     tasks = _parse_tasks(raw.get("tasks"), data)
     held_out = raw.get("held_out_tasks") or []
     if not isinstance(held_out, list) or not all(isinstance(name, str) for name in held_out):
@@ -156,13 +167,14 @@ def parse_pretrain_config(raw: Mapping[str, Any]) -> PretrainConfig:
         raise ConfigError(
             f"tasks {both} are both pretraining tasks and held_out_tasks; a held-out task must stay unseen"
         )
-    training_raw = dict(raw.get("training") or {})
     if not isinstance(raw.get("training") or {}, Mapping):
         raise ConfigError("training must be a mapping of MultiTaskTrainingArguments options")
+    training_raw = dict(raw.get("training") or {})
     _no_unknown_keys("training", training_raw, MultiTaskTrainingArguments.field_names() - {"output_dir"})
     training_raw = {key: _coerce_number(key, value) for key, value in training_raw.items()}
     try:
         training = MultiTaskTrainingArguments(output_dir=output_dir, **training_raw)
+        resolve_trackers(training.report_to)
     except (TypeError, ValueError) as error:
         raise ConfigError(str(error)) from None
     push = raw.get("push_to_hub")
@@ -194,6 +206,13 @@ def check_against_database(config: PretrainConfig, database: Mapping[str, Any]) 
                 )
         if len(splits[task.split]) == 0:
             raise ConfigError(f"task {task.name!r}: split {task.split!r} is empty")
+        if config.training.eval_steps:
+            split = config.data.eval_split
+            if split not in splits or len(splits[split]) == 0:
+                raise ConfigError(
+                    f"task {task.name!r} has no (or an empty) validation split {split!r} (it has {sorted(splits)}); "
+                    "set data.eval_split or training.eval_steps=0"
+                )
 
 
 def database_dir(config: PretrainConfig) -> Path:
@@ -239,6 +258,31 @@ def _parse_tasks(raw: Any, data: DataSection) -> list[TaskEntry]:
             )
         tasks.append(task)
     return tasks
+
+
+def model_override_keys() -> set[str]:
+    """The `UMedPTConfig` fields a config may set in `model.overrides` (its own fields, not the task list)."""
+    import dataclasses
+
+    from transformers import PreTrainedConfig
+
+    from umedpt_hf.configuration_umedpt import UMedPTConfig
+
+    own = {f.name for f in dataclasses.fields(UMedPTConfig)} - {f.name for f in dataclasses.fields(PreTrainedConfig)}
+    return own - {"tasks", "num_channels"}
+
+
+def _check_model_overrides(overrides: Any) -> None:
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"model.overrides must be a mapping of UMedPTConfig fields, got {type(overrides).__name__}")
+    allowed = model_override_keys()
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        hint = " (set tasks and num_channels outside overrides)" if {"tasks", "num_channels"} & set(unknown) else ""
+        raise ConfigError(
+            f"unknown key(s) {unknown} in model.overrides: not UMedPTConfig fields, they would be ignored{hint}; "
+            f"allowed: {sorted(allowed)}"
+        )
 
 
 def _coerce_number(key: str, value: Any) -> Any:

@@ -8,7 +8,8 @@ from typing import Any
 from accelerate.utils import set_seed
 
 from .checkpointing import latest_checkpoint
-from .config import PretrainConfig, check_against_database, database_dir, save_config
+from .config import ConfigError, PretrainConfig, check_against_database, database_dir
+from .launch import check_mixed_precision, has_accelerator
 from .trainer import MultiTaskTrainer, TrainOutput
 
 
@@ -22,12 +23,17 @@ def load_database(config: PretrainConfig) -> dict[str, Any]:
             f"no task database at {root} (no tasks.json); build it with `umedpt data build --out {root}` "
             "or set data.database"
         )
-    from .config import ConfigError
-
-    try:
-        database = load_task_database(root, tasks=[*config.task_names, *config.held_out_tasks])
-    except ValueError as error:  # unknown task names, unreadable task entries
-        raise ConfigError(str(error)) from None
+    database = {}
+    for name in [*config.task_names, *config.held_out_tasks]:  # one by one, so that an error names its task
+        try:
+            database.update(load_task_database(root, tasks=[name]))
+        except ValueError as error:  # unknown task names, unreadable task entries
+            raise ConfigError(str(error)) from None
+        except (IndexError, KeyError) as error:  # e.g. datasets cannot load a split saved with no rows
+            raise ConfigError(
+                f"task {name!r} of the database {root} could not be read ({type(error).__name__}: {error}); "
+                "check that its dataset folder is complete and that no split is empty"
+            ) from None
     check_against_database(config, database)
     from umedpt_hf.data import check_held_out_disjoint
 
@@ -91,18 +97,76 @@ def build_task_loaders(config: PretrainConfig, database: dict[str, Any], model_c
     return loaders
 
 
+def build_validation_loaders(config: PretrainConfig, database: dict[str, Any], model_config: Any) -> dict[str, Any]:
+    """One DataLoader per pretraining task over `data.eval_split`, without augmentation (none without eval_steps).
+
+    The trainer takes each loader's dataset, collate function and batch size, and validates on a fixed subset of at
+    most `training.eval_max_examples` examples per task.
+    """
+    if not config.training.eval_steps:
+        return {}
+    from umedpt_hf.data import make_task_dataloader
+
+    processor = build_processor(config, database, model_config)
+    return {
+        task.name: make_task_dataloader(
+            database[task.name],
+            config.data.eval_split,
+            processor.for_task(task.name),  # the training preprocessing, without augmentation
+            batch_size=task.batch_size,
+            shuffle=False,
+        )
+        for task in config.tasks
+    }
+
+
+def as_streaming_loaders(loaders: dict[str, Any], seed: int, num_shards: int = 8) -> dict[str, Any]:
+    """`data.streaming`: each task's split read as a `datasets.IterableDataset` (sharded, shuffled per epoch)."""
+    from torch.utils.data import DataLoader
+
+    streamed = {}
+    for name, loader in loaders.items():
+        dataset = loader.dataset
+        shards = max(1, min(num_shards, len(dataset)))
+        buffer = 16 * (loader.batch_size or 1)
+        iterable = dataset.to_iterable_dataset(num_shards=shards).shuffle(seed=seed, buffer_size=buffer)
+        streamed[name] = DataLoader(
+            iterable, batch_size=loader.batch_size, collate_fn=loader.collate_fn, drop_last=True
+        )
+    return streamed
+
+
 def run_pretraining(
-    config: PretrainConfig, resume: bool = False, push_to_hub: str | None = None, callbacks: tuple = ()
+    config: PretrainConfig, resume: bool = False, overwrite: bool = False, callbacks: tuple = ()
 ) -> tuple[TrainOutput, Path]:
-    """Validate, build, train (resuming from the newest checkpoint if asked), export to `output_dir/final`."""
+    """Validate, build, train (resuming from the newest checkpoint if asked), export to `output_dir/final`.
+
+    `overwrite` starts a new run in an `output_dir` that holds another run (deleting only the files that run wrote).
+    Publishing is the caller's: `umedpt_hf.hub.push_to_hub(final, repo_id)`.
+    """
+    try:
+        check_mixed_precision(config.training.mixed_precision, config.training.cpu or not has_accelerator())
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     database = load_database(config)  # every config / data error surfaces here, before any training
     if resume and latest_checkpoint(config.output_dir) is None:
         raise FileNotFoundError(f"--resume: no complete checkpoint under {Path(config.output_dir) / 'checkpoints'}")
+    if overwrite:
+        config.training.overwrite_output_dir = True
+    if config.training.dataloader_num_workers is None:
+        config.training.dataloader_num_workers = config.data.num_workers  # one pool for all tasks
     model, processor = build_model_and_processor(config, database)
     loaders = build_task_loaders(config, database, model.config)
-    trainer = MultiTaskTrainer(model, loaders, config.training, processor=processor, callbacks=callbacks)
-    if trainer.accelerator.is_main_process:
-        save_config(config, Path(config.output_dir) / "pretrain_config.yaml")
+    if config.data.streaming:
+        loaders = as_streaming_loaders(loaders, config.training.seed)
+    trainer = MultiTaskTrainer(
+        model,
+        loaders,
+        config.training,
+        processor=processor,
+        callbacks=callbacks,
+        eval_loaders=build_validation_loaders(config, database, model.config),
+        run_config=config.to_dict(),
+    )
     result = trainer.train(resume_from=True if resume else None)
-    final = trainer.export(push_to_hub=push_to_hub or config.push_to_hub)
-    return result, final
+    return result, result.final or trainer.output_dir / "final"

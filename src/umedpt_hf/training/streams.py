@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler
 
 
@@ -39,7 +38,8 @@ class IndexedTaskStream(TaskBatchStream):
     """Batches of a map-style dataset (`len` + integer indexing), sharded over ranks.
 
     Rank `r` of `R` takes global batches `r, R + r, 2R + r, ...` of each epoch, so every rank makes the same number of
-    draws per epoch (a task with fewer batches than ranks is shared by wrapping around).
+    draws per epoch (a task with fewer batches than ranks is shared by wrapping around). `num_workers` is only a hint
+    for the trainer's shared worker pool (the stream itself collates in the calling process).
     """
 
     def __init__(
@@ -69,8 +69,6 @@ class IndexedTaskStream(TaskBatchStream):
         self.global_batches = full_batches if drop_last and full_batches > 0 else partial
         self.batches_per_epoch = max(1, self.global_batches // num_processes)
         self._stream_id = zlib.crc32(key.encode("utf-8"))
-        self._iterator: Iterator[Any] | None = None
-        self._iterator_position = -1
 
     def indices(self, position: int) -> list[int]:
         """Dataset indices of this rank's batch number `position`."""
@@ -85,18 +83,16 @@ class IndexedTaskStream(TaskBatchStream):
     def next_batch(self) -> Any:
         position = self.consumed
         self.consumed += 1
-        if self.num_workers == 0:
-            self._reseed_augmentation(position)
-            return self.collate_fn([self.dataset[i] for i in self.indices(position)])
-        if self._iterator is None or self._iterator_position != position:
-            self._iterator = self._epoch_iterator(position)
-        self._iterator_position = position + 1
-        try:
-            return next(self._iterator)
-        except StopIteration:  # the previous epoch's iterator is used up: start this epoch's
-            self._iterator = None
-            self.consumed = position
-            return self.next_batch()
+        return self.make_batch(position)
+
+    def make_batch(self, position: int) -> Any:
+        """Batch number `position` of this rank: a pure function of `(seed, task, position)`, in any process.
+
+        The trainer's worker pool calls this in DataLoader workers; without workers the stream calls it itself, so the
+        batches (augmentation included) do not depend on the number of workers.
+        """
+        self._reseed_augmentation(position)
+        return self.collate_fn([self.dataset[i] for i in self.indices(position)])
 
     def _reseed_augmentation(self, position: int) -> None:
         """Seed a random collate function (e.g. `TaskCollator(augment=True)`) from `(seed, task, position)`.
@@ -111,24 +107,6 @@ class IndexedTaskStream(TaskBatchStream):
         if target is not None:
             state = np.random.SeedSequence([self.seed, self._stream_id, position]).generate_state(1)[0]
             target.set_seed(int(state) & 0x7FFFFFFF)
-
-    def _epoch_iterator(self, position: int) -> Iterator[Any]:
-        """Worker-backed iterator over the rest of the epoch that holds `position`."""
-        epoch_end = (position // self.batches_per_epoch + 1) * self.batches_per_epoch
-        batch_sampler = [self.indices(p) for p in range(position, epoch_end)]
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + position)  # keeps the global RNG untouched
-        loader = DataLoader(
-            self.dataset,
-            batch_sampler=batch_sampler,
-            collate_fn=self.collate_fn,
-            num_workers=self.num_workers,
-            generator=generator,
-        )
-        return iter(loader)
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        super().load_state_dict(state)
-        self._iterator = None
 
 
 class IterableTaskStream(TaskBatchStream):
@@ -171,11 +149,25 @@ def as_task_stream(
     """Turn what a user hands the trainer for one task into a resumable stream.
 
     A `TaskBatchStream` is used as is; a `DataLoader` over a map-style dataset becomes an `IndexedTaskStream` with
-    the same dataset, batch size, collate function, shuffling and workers (sharded over ranks); anything else
+    the same dataset, batch size, collate function, shuffling and workers (sharded over ranks); a `DataLoader` over a
+    `datasets.IterableDataset` becomes a `StreamingTaskStream` (exactly resumable, sharded over ranks); anything else
     iterable is cycled by an `IterableTaskStream`.
     """
+    from .streaming import StreamingTaskStream, is_streaming_dataset
+
     if isinstance(source, TaskBatchStream):
         return source
+    if isinstance(source, DataLoader) and is_streaming_dataset(source.dataset) and source.batch_size is not None:
+        return StreamingTaskStream(
+            source.dataset,
+            source.collate_fn,
+            source.batch_size,
+            key=key,
+            seed=seed,
+            drop_last=source.drop_last,
+            process_index=process_index,
+            num_processes=num_processes,
+        )
     if (
         isinstance(source, DataLoader)
         and not isinstance(source.dataset, IterableDataset)

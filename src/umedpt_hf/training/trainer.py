@@ -2,8 +2,9 @@
 
 One optimizer step is one round over the sampler's tasks. For each task of the round one batch of that task only is
 drawn, its forward pass and loss computed and `backward` called at once, so its activation graph is freed before the
-next task runs; the gradients accumulate in the shared parameters. After the round: clip, optimizer step, scheduler
-step, zero the gradients. Peak memory is that of the largest single task batch, whatever the number of tasks.
+next task runs; the gradients accumulate in the shared parameters. After the round: one fused check (non-finite
+losses, non-finite gradient norm, a stop signal: the round's only host read), clip, optimizer step, scheduler step,
+zero the gradients. Peak memory is that of the largest single task batch, whatever the number of tasks.
 
 Under DDP the gradients are synchronised only on the last backward of a round (`no_sync` for the others), the model is
 wrapped with `find_unused_parameters=True` (the other tasks' heads are unused in each pass), and every rank makes the
@@ -13,9 +14,8 @@ same number of backward calls per round (the sampler is a pure function of the r
 from __future__ import annotations
 
 import math
-import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,19 +23,28 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, DistributedType, send_to_device, set_seed
+from accelerate.utils import DistributedType, send_to_device, set_seed
 from torch import nn
-from tqdm.auto import tqdm
 
 from .arguments import MultiTaskTrainingArguments
-from .checkpointing import LoopState, remove_partial_checkpoints, resolve_resume, save_checkpoint
-from .logging import TrainingLogger
+from .checkpointing import CheckpointError, checkpoint_step, load_checkpoint, resolve_resume, save_checkpoint
+from .export import export_pretrained
+from .launch import build_accelerator, check_launch, compile_model, enable_gradient_checkpointing, worker_budget
+from .logging import TRACKING_PROJECT, Console, TrainingLogger, flat_hyperparameters
+from .loss_book import LossWindow, RoundCheck, RoundLosses
 from .optim import build_optimizer, build_scheduler
+from .run_folder import RunFolder, claim_for_training
 from .samplers import TaskSampler, build_sampler
-from .streams import TaskBatchStream, as_task_stream, task_sizes
+from .signals import GracefulStop, TrainingInterrupted, follow_launcher, signal_name
+from .streams import IndexedTaskStream, TaskBatchStream, as_task_stream, task_sizes
+from .training_run import TrainingRun, nonfinite_gradients_error, nonfinite_loss_error
+from .validation import BestModel, build_validation_sets, evaluate, validation_keys
+from .worker_pool import WorkerPool
 
 _WHOLE_GRADIENTS = (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
-StepCallback = Callable[["MultiTaskTrainer", int, dict[str, float]], None]
+StepCallback = Callable[["MultiTaskTrainer", int, Mapping[str, float]], None]
+
+__all__ = ["MultiTaskTrainer", "NonFiniteLossError", "TrainOutput", "TrainingInterrupted", "build_accelerator"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -52,20 +61,10 @@ class TrainOutput:
     log_file: Path
     images_seen: int = 0
     seconds: float = 0.0
+    final: Path | None = None
+    best: Path | None = None
+    stopped_early: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def build_accelerator(args: MultiTaskTrainingArguments) -> Accelerator:
-    """An Accelerator set up for per-task backward passes under DDP (`find_unused_parameters=True`).
-
-    Launched with several processes on a machine without an accelerator (e.g. `torchrun` on CPUs), it asks for the
-    CPU explicitly: accelerate starts a gloo process group (MULTI_CPU) only then.
-    """
-    return Accelerator(
-        cpu=args.cpu or (_launched_world_size() > 1 and not _has_accelerator()),
-        mixed_precision=args.mixed_precision,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
 
 
 class MultiTaskTrainer:
@@ -75,12 +74,16 @@ class MultiTaskTrainer:
         model: A model whose `forward(pixel_values=..., task=..., labels=...)` returns an output with `.loss`.
         task_loaders: Task name -> its batches (`{"pixel_values", "labels"}` in the model's label format), each task
             with its own batch size and image size. A `DataLoader` over a map-style dataset is re-driven by the
-            trainer so that the data order is a pure function of `(seed, task, position)`, sharded over ranks and
-            exactly resumable; other iterables are cycled.
+            trainer (data order and augmentation are pure functions of `(seed, task, position)`, sharded over ranks,
+            made by one shared worker pool, exactly resumable); a `DataLoader` over a `datasets.IterableDataset` is
+            streamed (exactly resumable); other iterables are cycled.
         args: The loop's options.
         processor: Saved next to the exported model when given.
         accelerator: An existing Accelerator (it must use `find_unused_parameters=True` for multi-process runs).
-        callbacks: Called as `callback(trainer, step, losses)` after every optimizer step on every rank.
+        callbacks: Called as `callback(trainer, step, losses)` after every optimizer step on every rank (`losses`
+            reads the round's losses from the device only when looked at).
+        eval_loaders: Task name -> a DataLoader over its validation split (used every `args.eval_steps`).
+        run_config: Plain data saved as `<output_dir>/pretrain_config.yaml` and given to the trackers.
     """
 
     def __init__(
@@ -92,6 +95,8 @@ class MultiTaskTrainer:
         processor: Any = None,
         accelerator: Accelerator | None = None,
         callbacks: Sequence[StepCallback] = (),
+        eval_loaders: Mapping[str, Any] | None = None,
+        run_config: Mapping[str, Any] | None = None,
     ) -> None:
         if not task_loaders:
             raise ValueError("MultiTaskTrainer needs at least one task")
@@ -101,26 +106,10 @@ class MultiTaskTrainer:
             if unknown:
                 known = list(model_tasks)
                 raise ValueError(f"tasks {unknown} have data but no head in the model (model tasks: {known})")
-        self.args = args
-        self.processor = processor
-        self.callbacks = list(callbacks)
+        self.args, self.processor, self.callbacks, self.run_config = args, processor, list(callbacks), run_config
         self.accelerator = accelerator or build_accelerator(args)
         acc = self.accelerator
-        if _launched_world_size() > 1 and acc.num_processes == 1:
-            raise ValueError(
-                f"launched with WORLD_SIZE={_launched_world_size()} but the Accelerator runs a single process; every "
-                "process would train alone into the same output_dir. Pass Accelerator(cpu=True) on CPU-only machines "
-                "or let MultiTaskTrainer build its own (build_accelerator)"
-            )
-        if acc.num_processes > 1:
-            handler = acc.ddp_handler
-            if handler is None or not handler.find_unused_parameters:
-                raise ValueError(
-                    "multi-process training needs Accelerator(kwargs_handlers=[DistributedDataParallelKwargs("
-                    "find_unused_parameters=True)]): the other tasks' heads are unused in each backward pass"
-                )
-            if args.mode == "joint":
-                raise ValueError("mode='joint' is the single-process memory baseline; use mode='per_task' under DDP")
+        check_launch(acc, args)
         self.task_names = list(task_loaders)
         self.streams: dict[str, TaskBatchStream] = {
             name: as_task_stream(
@@ -135,262 +124,272 @@ class MultiTaskTrainer:
         self.rounds_per_epoch = self.sampler.rounds_per_epoch(batches)
         self.max_steps = args.max_steps or max(1, math.ceil(args.num_epochs * self.rounds_per_epoch))
         if args.gradient_checkpointing:
-            _enable_gradient_checkpointing(model)
+            enable_gradient_checkpointing(model)
+        if args.compile:
+            compile_model(model, args.compile_backend)
         optimizer = build_optimizer(model, args)
         self.scheduler = build_scheduler(optimizer, args, self.max_steps)
         self.model, self.optimizer = acc.prepare(model, optimizer)
-        self.state = LoopState(self.streams)
-        acc.register_for_checkpointing(self.scheduler, self.state)
+        tasks = getattr(getattr(model, "config", None), "tasks", None) or {}
+        self.validation_sets = (
+            build_validation_sets(eval_loaders, tasks, args.eval_max_examples, args.seed)
+            if eval_loaders and args.eval_steps and acc.is_main_process
+            else {}
+        )
+        self._validating = bool(eval_loaders) and bool(args.eval_steps)
+        self.best = BestModel(args.early_stopping_patience)
+        self.pool = WorkerPool(
+            {name: s for name, s in self.streams.items() if isinstance(s, IndexedTaskStream)},
+            {task: v.make_batch for task, v in self.validation_sets.items()},
+            worker_budget(args, task_loaders),
+            args.dataloader_prefetch_factor,
+            pin_memory=args.dataloader_pin_memory and acc.device.type == "cuda",
+        )
+        self.step = 0
         self.output_dir = Path(args.output_dir)
+        self.run_folder: RunFolder | None = None
         self.last_checkpoint: Path | None = None
+        self.stop_agreed = False
+        self.last_grad_norm: torch.Tensor | None = None
+        self._check = RoundCheck(acc)
 
     # ------------------------------------------------------------------ the loop
     def train(self, resume_from: str | Path | bool | None = None) -> TrainOutput:
-        """Run until `max_steps`; `resume_from=True` continues from the newest checkpoint in `output_dir`."""
+        """Run until `max_steps` (or early stopping); `resume_from=True` continues the run in `output_dir`.
+
+        Writes checkpoints, `train_log.jsonl`, `curves.png`, `final/` (and `best/` with validation). SIGTERM / SIGINT
+        finish the current round, save a checkpoint and raise `TrainingInterrupted`.
+        """
         acc, args = self.accelerator, self.args
-        if acc.is_main_process:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            remove_partial_checkpoints(self.output_dir)
-        acc.wait_for_everyone()
-        checkpoint = resolve_resume(resume_from, self.output_dir)
-        if checkpoint is not None:
-            acc.load_state(str(checkpoint))
-            self.last_checkpoint = checkpoint
-        else:
-            set_seed(args.seed)
-        logger = TrainingLogger(self.output_dir, enabled=acc.is_main_process)
-        bar = tqdm(
-            total=self.max_steps,
-            initial=self.state.step,
-            desc="pretraining",
-            disable=not (args.progress_bar and acc.is_local_main_process),
-            dynamic_ncols=True,
-        )
-        window_sum = torch.zeros(len(self.task_names), dtype=torch.float64)
-        window_count = torch.zeros(len(self.task_names), dtype=torch.float64)
-        images, start, last_losses = 0, time.perf_counter(), {}
+        self._claim_output_dir(resume_from)
+        run = TrainingRun(self, TrainingLogger(self.output_dir, acc.is_main_process, acc))
+        console = Console(self.max_steps, 0, args.progress_bar and acc.is_local_main_process)
         try:
-            while self.state.step < self.max_steps:
-                losses, n_images, grad_norm = self.training_step(self.state.step)
-                self.state.step += 1
-                images += n_images
-                last_losses = {task: sum(values) / len(values) for task, values in losses.items()}
-                for task, values in losses.items():
-                    index = self.task_names.index(task)
-                    window_sum[index] += sum(values)
-                    window_count[index] += len(values)
-                bar.update(1)
-                bar.set_postfix({task: f"{value:.3f}" for task, value in last_losses.items()}, refresh=False)
-                step = self.state.step
-                if step % args.logging_steps == 0 or step == self.max_steps:
-                    self._log(logger, window_sum, window_count, grad_norm, images, start)
-                    window_sum.zero_()
-                    window_count.zero_()
-                if args.save_steps and step % args.save_steps == 0 and step < self.max_steps:
+            with GracefulStop() as stop:
+                follow_launcher()
+                checkpoint = resolve_resume(resume_from, self.output_dir)
+                if checkpoint is not None:
+                    self._load(checkpoint)
+                else:
+                    set_seed(args.seed)
+                if self.run_folder is not None and self.run_config is not None:  # after a successful load only
+                    self.run_folder.write_yaml("pretrain_config.yaml", self.run_config)
+                run.start(flat_hyperparameters({**vars(args), "max_steps": self.max_steps}), TRACKING_PROJECT)
+                console = Console(self.max_steps, self.step, args.progress_bar and acc.is_local_main_process)
+                self.pool.start(self._schedule(self.step))
+                window = LossWindow(self.task_names, acc.device)
+                last: Mapping[str, float] = {}
+                while self.step < self.max_steps and not self.stop_agreed:
+                    if stop.requested and acc.num_processes == 1:  # between rounds: no need to start another
+                        self.stop_agreed = True
+                        break
+                    losses, n_images, _ = self.training_step(self.step, stop.requested)
+                    self.step += 1
+                    run.images += n_images
+                    window.add(losses)
+                    last = losses.means()
+                    console.step()
+                    step = self.step
+                    if step % args.logging_steps == 0 or step == self.max_steps:
+                        console.show(run.log_training(window, self.last_grad_norm))
+                    if self._evaluates_after(step) and run.validate(console) and self.best.should_stop:
+                        run.stopped_early = True
+                        console.note(f"early stopping at step {step}: {self.best.patience} evaluations without a "
+                                     f"lower validation loss sum (best at step {self.best.best_step})")  # fmt: skip
+                    if args.save_steps and step % args.save_steps == 0 and step < self.max_steps:
+                        self.save_checkpoint()
+                    for callback in self.callbacks:
+                        callback(self, step, last)
+                    if run.stopped_early:
+                        break
+                if self.last_checkpoint is None or self.step != checkpoint_step(self.last_checkpoint):
                     self.save_checkpoint()
-                for callback in self.callbacks:
-                    callback(self, step, last_losses)
-            if self.last_checkpoint is None or self.state.step != _checkpoint_step(self.last_checkpoint):
-                self.save_checkpoint()
+                if self.stop_agreed:
+                    raise TrainingInterrupted(
+                        f"training stopped by {signal_name(stop.signal_number)} at step {self.step} of "
+                        f"{self.max_steps}; checkpoint {self.last_checkpoint} is complete: continue with --resume",
+                        stop.signal_number or 15,
+                    )
+                final = self.export(self.output_dir / "final")
+                run.finish()
+                return TrainOutput(
+                    global_step=self.step,
+                    last_losses=dict(last),
+                    checkpoint=self.last_checkpoint,
+                    log_file=run.logger.path,
+                    images_seen=run.images,
+                    seconds=time.perf_counter() - run.started,
+                    final=final,
+                    best=self.output_dir / "best" if self.best.best_step is not None else None,
+                    stopped_early=run.stopped_early,
+                )
         finally:
-            bar.close()
-            logger.close()
-        return TrainOutput(
-            global_step=self.state.step,
-            last_losses=last_losses,
-            checkpoint=self.last_checkpoint,
-            log_file=logger.path,
-            images_seen=images,
-            seconds=time.perf_counter() - start,
-        )
+            self.pool.close()
+            console.close()
+            run.close()
+            if self.run_folder is not None:
+                self.run_folder.release_lock()
 
-    def training_step(self, step: int) -> tuple[dict[str, list[float]], int, float | None]:
-        """One round (one optimizer step); returns per-task losses, images used on this rank, gradient norm."""
+    def training_step(self, step: int, stop_requested: bool = False) -> tuple[RoundLosses, int, torch.Tensor | None]:
+        """One round (one optimizer step); returns the round's losses, images used on this rank, gradient norm."""
         losses, n_images = self.accumulate_gradients(step)
-        return losses, n_images, self.optimizer_step()
+        return losses, n_images, self.optimizer_step(losses, stop_requested)
 
-    def accumulate_gradients(self, step: int) -> tuple[dict[str, list[float]], int]:
+    def accumulate_gradients(self, step: int) -> tuple[RoundLosses, int]:
         """Forward and backward every task batch of round `step`; the gradients accumulate in `.grad`."""
         acc = self.accelerator
         self.model.train()
         tasks = self.sampler.tasks_for_round(step)
-        losses: dict[str, list[float]] = {}
+        entries: list[tuple[str, torch.Tensor]] = []
         n_images = 0
         if self.args.mode == "per_task":
             for i, task in enumerate(tasks):
                 batch = self._next_batch(task)
                 n_images += int(batch["pixel_values"].shape[0])
-                last = i == len(tasks) - 1
-                with nullcontext() if last else acc.no_sync(self.model):
-                    loss = self._task_loss(task, batch, step)
+                with nullcontext() if i == len(tasks) - 1 else acc.no_sync(self.model):
+                    loss = self._task_loss(task, batch)
                     acc.backward(loss)  # this task's graph is freed here
-                losses.setdefault(task, []).append(float(loss.detach()))
-            return losses, n_images
+                entries.append((task, loss.detach()))
+            return RoundLosses(entries), n_images
         total = None
         for task in tasks:
             batch = self._next_batch(task)
             n_images += int(batch["pixel_values"].shape[0])
-            loss = self._task_loss(task, batch, step)
-            losses.setdefault(task, []).append(float(loss.detach()))
+            loss = self._task_loss(task, batch)
+            entries.append((task, loss.detach()))
             total = loss if total is None else total + loss
         acc.backward(total)  # all T graphs were alive until here
-        return losses, n_images
+        return RoundLosses(entries), n_images
 
-    def optimizer_step(self) -> float | None:
-        """Clip, step the optimizer and the schedule, zero the gradients; returns the gradient norm.
+    def optimizer_step(self, losses: RoundLosses | None = None, stop_requested: bool = False) -> torch.Tensor | None:
+        """Check, clip, step the optimizer and the schedule, zero the gradients; returns the gradient norm (device).
 
-        With `check_finite`, a NaN/inf gradient norm (finite losses can still overflow in the backward pass, e.g. under
-        bf16) stops training before the weights are touched, naming the parameters whose gradients are not finite.
-        The norm is computed once (fused) and reused for clipping where gradients are whole on every rank (single
-        process, DDP); other set-ups (fp16 loss scaling, FSDP, DeepSpeed) go through `accelerator.clip_grad_norm_`.
+        The norm is computed once on the device and reused for clipping where gradients are whole on every rank
+        (single process, DDP); other set-ups (fp16 loss scaling, FSDP, DeepSpeed) go through
+        `accelerator.clip_grad_norm_`. With `check_finite`, NaN/inf losses or gradient norm stop training before the
+        weights change; that check, and under several processes the agreement to stop on a signal, is one read.
         """
         args, acc = self.args, self.accelerator
-        grad_norm = None
-        if acc.mixed_precision != "fp16" and acc.distributed_type in _WHOLE_GRADIENTS:
-            if args.max_grad_norm or args.check_finite:
-                parameters = [p for p in self.model.parameters() if p.grad is not None]
-                total = torch.nn.utils.get_total_norm([p.grad for p in parameters])
-                grad_norm = float(total)
-                if args.check_finite and not math.isfinite(grad_norm):
-                    self._raise_nonfinite_gradients(grad_norm)
-                if args.max_grad_norm:
-                    torch.nn.utils.clip_grads_with_norm_(parameters, args.max_grad_norm, total)
-        elif args.max_grad_norm:
-            grad_norm = float(acc.clip_grad_norm_(self.model.parameters(), args.max_grad_norm))
+        grad_norm, parameters = None, []
+        whole = acc.mixed_precision != "fp16" and acc.distributed_type in _WHOLE_GRADIENTS
+        if whole and (args.max_grad_norm or args.check_finite):
+            parameters = [p for p in self.model.parameters() if p.grad is not None]
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in parameters])
+        elif not whole and args.max_grad_norm:
+            grad_norm = acc.clip_grad_norm_(self.model.parameters(), args.max_grad_norm)
+        self.stop_agreed = stop_requested
+        if args.check_finite or acc.num_processes > 1:
+            checked = losses.stacked() if args.check_finite and losses is not None and losses.entries else None
+            bad_loss, bad_norm, self.stop_agreed = self._check.read(
+                checked, grad_norm if args.check_finite else None, stop_requested
+            )
+            if bad_loss:
+                raise nonfinite_loss_error(self, losses, NonFiniteLossError)
+            if bad_norm:
+                raise nonfinite_gradients_error(self, grad_norm, NonFiniteLossError)
+        if whole and args.max_grad_norm and grad_norm is not None:
+            torch.nn.utils.clip_grads_with_norm_(parameters, args.max_grad_norm, grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        self.last_grad_norm = grad_norm
         return grad_norm
 
     def _next_batch(self, task: str) -> dict[str, Any]:
-        batch = self.streams[task].next_batch()
+        stream = self.streams[task]
+        if task in self.pool.streams:
+            batch = self.pool.get(("train", task, stream.consumed))
+            stream.consumed += 1
+        else:
+            batch = stream.next_batch()
         if not isinstance(batch, Mapping) or "pixel_values" not in batch or "labels" not in batch:
             got = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
             raise ValueError(f"task {task!r}: a batch must be a dict with 'pixel_values' and 'labels', got {got}")
-        return send_to_device(dict(batch), self.accelerator.device)
+        return send_to_device(dict(batch), self.accelerator.device, non_blocking=self.pool.pin_memory)
 
-    def _task_loss(self, task: str, batch: Mapping[str, Any], step: int) -> torch.Tensor:
+    def _task_loss(self, task: str, batch: Mapping[str, Any]) -> torch.Tensor:
         outputs = self.model(pixel_values=batch["pixel_values"], task=task, labels=batch["labels"])
         loss = outputs["loss"] if isinstance(outputs, Mapping) else outputs.loss
         if loss is None:
             raise ValueError(f"task {task!r}: the model returned no loss although labels were given")
-        if self.args.check_finite:
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                where = self.last_checkpoint or "none saved yet"
-                raise NonFiniteLossError(
-                    f"the loss of task {task!r} is {value} at training step {step + 1} (of {self.max_steps}); "
-                    f"training stopped before the optimizer step. Last good checkpoint: {where}. Check this task's "
-                    "data (NaN/inf pixels or labels) or lower the learning rate."
-                )
         return loss
 
-    def _raise_nonfinite_gradients(self, total: float) -> None:
-        """Raise NonFiniteLossError for a NaN/inf gradient norm, naming the worst parameters."""
-        model = self.accelerator.unwrap_model(self.model)
-        named = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
-        norms = torch.stack([torch.linalg.vector_norm(grad.detach().float()) for _, grad in named])
-        ranked = sorted(zip(norms.tolist(), (name for name, _ in named)), key=lambda item: _badness(item[0]))
-        worst = ", ".join(f"{name} ({value:.3g})" for value, name in ranked[:5])
-        raise NonFiniteLossError(
-            f"the gradient norm is {total} at training step {self.state.step + 1} (of {self.max_steps}) although "
-            f"every task's loss was finite; largest or non-finite gradients: {worst}. Training stopped before the "
-            f"optimizer step. Last good checkpoint: {self.last_checkpoint or 'none saved yet'}. Try fp32 "
-            "(mixed_precision='no'), larger images or a lower learning rate."
+    def _schedule(self, start_step: int) -> Iterator[tuple[str, str, int]]:
+        """The batch keys the loop will ask the worker pool for, in order, from round `start_step` on."""
+        consumed = {task: self.streams[task].consumed for task in self.pool.streams}
+        for step in range(start_step, self.max_steps):
+            for task in self.sampler.tasks_for_round(step):
+                if task in consumed:
+                    yield ("train", task, consumed[task])
+                    consumed[task] += 1
+            if self._evaluates_after(step + 1):
+                yield from validation_keys(self.validation_sets)
+
+    def _evaluates_after(self, step: int) -> bool:
+        """Validation follows round `step` (on every rank: the main process evaluates, the others wait)."""
+        every = self.args.eval_steps
+        return self._validating and (step % every == 0 or step == self.max_steps)
+
+    def validate(self) -> dict[str, float]:
+        """Validation losses and metrics on the fixed subsets (main process; empty elsewhere)."""
+        if not self.validation_sets:
+            return {}
+        device = self.accelerator.device
+        return evaluate(
+            self.accelerator.unwrap_model(self.model),
+            self.validation_sets,
+            lambda key: send_to_device(self.pool.get(key), device),
+            self.accelerator.autocast,
         )
 
-    def _log(
-        self,
-        logger: TrainingLogger,
-        window_sum: torch.Tensor,
-        window_count: torch.Tensor,
-        grad_norm: float | None,
-        images: int,
-        start: float,
-    ) -> None:
-        acc = self.accelerator
-        totals = torch.stack([window_sum, window_count]).to(acc.device)
-        totals = acc.reduce(totals, reduction="sum").cpu()
-        record: dict[str, Any] = {"step": self.state.step, "epoch": self.state.step / self.rounds_per_epoch}
-        for index, task in enumerate(self.task_names):
-            if totals[1, index] > 0:
-                record[f"loss/{task}"] = float(totals[0, index] / totals[1, index])
-        seen = [value for key, value in record.items() if key.startswith("loss/")]
-        record["loss"] = sum(seen) / len(seen) if seen else None
-        for group in self.optimizer.param_groups:
-            record[f"lr/{group.get('group_name', 'group')}"] = group["lr"]
-        record["grad_norm"] = grad_norm
-        record["images_per_second"] = images * acc.num_processes / max(time.perf_counter() - start, 1e-9)
-        logger.log(record)
+    # ------------------------------------------------------------------ the run folder and saving
+    def _claim_output_dir(self, resume_from: str | Path | bool | None) -> None:
+        """Refuse a folder with another run (unless resuming or overwriting), take its lock (main process)."""
+        resume = resume_from is True or (
+            resume_from not in (None, False) and Path(resume_from).resolve().is_relative_to(self.output_dir.resolve())
+        )
+        self.run_folder = claim_for_training(self.accelerator, self.output_dir, resume, self.args.overwrite_output_dir)
 
-    # ------------------------------------------------------------------ saving
+    def _load(self, checkpoint: Path) -> None:
+        acc = self.accelerator
+        state, loop_state = load_checkpoint(acc, checkpoint, self.model, self.optimizer, self.scheduler)
+        saved = list(state.get("task_names", []))
+        if saved != self.task_names:
+            raise CheckpointError(
+                f"the checkpoint {checkpoint} was trained on tasks {saved} but this run has tasks {self.task_names}; "
+                "resume with the same task list (or start a new output_dir)"
+            )
+        try:
+            self.step = int(state["step"])
+            for name, stream in self.streams.items():
+                stream.load_state_dict(loop_state["streams"][name])
+            self.best.load_state_dict(state.get("validation") or {})
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(
+                f"{checkpoint}: the loop state is malformed ({type(error).__name__}: {error})"
+            ) from None
+        self.last_checkpoint = checkpoint
+
     def save_checkpoint(self) -> Path:
         """Save a resumable checkpoint of the current step (all ranks must call it)."""
         summary = {
-            "step": self.state.step,
+            "step": self.step,
             "max_steps": self.max_steps,
             "task_names": self.task_names,
-            "streams": {name: stream.state_dict() for name, stream in self.streams.items()},
+            "validation": self.best.state_dict(),
             "args": {key: getattr(self.args, key) for key in sorted(MultiTaskTrainingArguments.field_names())},
         }
+        loop_state = {"streams": {name: stream.state_dict() for name, stream in self.streams.items()}}
         self.last_checkpoint = save_checkpoint(
-            self.accelerator, self.output_dir, self.state.step, summary, self.args.save_total_limit
-        )
+            self.accelerator, self.output_dir, self.run_folder, self.step, self.model, self.optimizer,
+            self.scheduler, loop_state, summary, self.args.save_total_limit,
+        )  # fmt: skip
         return self.last_checkpoint
 
-    def export(self, directory: str | Path | None = None, push_to_hub: str | None = None) -> Path:
-        """`save_pretrained` the model (safetensors) and the processor into `directory` (default `output_dir/final`)."""
-        acc = self.accelerator
+    def export(self, directory: str | Path | None = None) -> Path:
+        """`save_pretrained` the model (safetensors) and the processor into `directory` (default `output_dir/final`).
+
+        Publishing is separate: `umedpt_hf.hub.push_to_hub(folder, repo_id)` (the CLI's `--push-to-hub`).
+        """
         target = Path(directory) if directory is not None else self.output_dir / "final"
-        acc.wait_for_everyone()
-        model = acc.unwrap_model(self.model)
-        if acc.is_main_process:
-            model.save_pretrained(target, is_main_process=True)
-            if self.processor is not None:
-                self.processor.save_pretrained(target)
-        acc.wait_for_everyone()
-        if push_to_hub and acc.is_main_process:
-            _push(target, push_to_hub)
-        return target
-
-
-def _enable_gradient_checkpointing(model: nn.Module) -> None:
-    enable = getattr(model, "activation_checkpointing_enable", None) or getattr(
-        model, "gradient_checkpointing_enable", None
-    )
-    if enable is None:
-        name = type(model).__name__
-        raise ValueError(f"{name} has no gradient checkpointing; set training.gradient_checkpointing=false")
-    enable()
-
-
-def _launched_world_size() -> int:
-    """WORLD_SIZE set by torchrun / accelerate launch (1 when not launched)."""
-    try:
-        return int(os.environ.get("WORLD_SIZE", "1"))
-    except ValueError:
-        return 1
-
-
-def _has_accelerator() -> bool:
-    accelerator = getattr(torch, "accelerator", None)
-    if accelerator is not None and hasattr(accelerator, "is_available"):
-        return bool(accelerator.is_available())
-    return torch.cuda.is_available()
-
-
-def _badness(norm: float) -> tuple[int, float]:
-    """Sort key: NaN first, then inf, then the largest finite norms."""
-    return (0, 0.0) if math.isnan(norm) else (1, 0.0) if math.isinf(norm) else (2, -norm)
-
-
-def _checkpoint_step(path: Path) -> int:
-    return int(path.name.split("_")[-1])
-
-
-def _push(folder: Path, repo_id: str) -> None:
-    try:
-        from umedpt_hf.hub import push_to_hub
-    except ImportError as error:
-        raise ImportError(f"--push-to-hub needs umedpt_hf.hub.push_to_hub, which failed to import: {error}") from None
-    push_to_hub(folder, repo_id)
+        return export_pretrained(self.accelerator, self.model, self.processor, self.run_folder, target)
