@@ -35,7 +35,7 @@ step_done build
 
 stamp "2/4 pretraining ($CONFIG${*:+ $*}) into $OUT"
 "$BIN/accelerate" launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
-  examples/pretrain.py --config "$CONFIG" "data.database=$DATA" "output_dir=$OUT" "training.seed=$SEED" "$@"
+  examples/pretrain.py --config "$CONFIG" "data.database=$DATA" "output_dir=$OUT" "training.seed=$SEED" --overwrite "$@"
 step_done pretrain
 
 stamp "3/4 checking the saved model loads with AutoModel"

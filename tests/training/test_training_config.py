@@ -134,3 +134,26 @@ def test_missing_database_says_how_to_build_it(tmp_path):
     config = _config_on(tmp_path / "nowhere", tmp_path / "run")
     with pytest.raises(FileNotFoundError, match="umedpt data build"):
         run_pretraining(config)
+
+
+def test_a_window_in_tasks_json_reaches_the_processor_not_the_model_config(tiny_database, tmp_path):
+    """A CT window set in a tasks.json entry is preprocessing: the exported processor records it; the model's task
+    entries keep only type, labels and modality."""
+    import json
+    import shutil
+
+    from umedpt_hf.training.pipeline import build_model_and_processor, load_database
+
+    root = tmp_path / "db"
+    shutil.copytree(tiny_database, root)
+    manifest = json.loads((root / "tasks.json").read_text())
+    for entry in manifest["tasks"]:
+        if entry["name"] == "head_ct_tissue_seg":
+            entry["window"] = "bone"
+    (root / "tasks.json").write_text(json.dumps(manifest))
+    config = parse_pretrain_config(
+        {"output_dir": str(tmp_path / "run"), "data": {"database": str(root)}, "tasks": ["head_ct_tissue_seg"]}
+    )
+    model, processor = build_model_and_processor(config, load_database(config))
+    assert set(model.config.tasks["head_ct_tissue_seg"]) == {"type", "labels", "modality"}
+    assert processor.task_preprocessing["head_ct_tissue_seg"]["window"] == "bone"

@@ -156,7 +156,7 @@ def convert_checkpoint(
         The folder and the conversion report (also written as `conversion_report.json`).
     """
     from umedpt_hf import __version__
-    from umedpt_hf.hub.card import hub_cards_dir
+    from umedpt_hf.card_templates import hub_cards_dir
 
     from .card import render_converted_card
 

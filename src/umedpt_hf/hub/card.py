@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
 
+from umedpt_hf.card_templates import hub_cards_dir
 from umedpt_hf.hub.model_folder import ModelFolder
 from umedpt_hf.hub.results import (
     eval_results_for,
@@ -49,18 +49,6 @@ OPTIONAL_EXTRAS = {
     "demo": "`gradio` for the demo Space",
 }
 PROXY_SOURCES = ("nilearn", "mricron", "invesalius", "stardist", "pydicom", "colin", "mni152", "aal")
-
-
-def hub_cards_dir() -> Path:
-    """The hub_cards/ folder: ``$UMEDPT_HUB_CARDS`` or the one of this source checkout."""
-    candidates = [os.environ.get("UMEDPT_HUB_CARDS"), Path(__file__).resolve().parents[3] / "hub_cards"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "modelcard_template.md").is_file():
-            return Path(candidate)
-    raise FileNotFoundError(
-        "hub_cards/ (card templates and the Space app) not found; set UMEDPT_HUB_CARDS to the folder holding "
-        "modelcard_template.md"
-    )
 
 
 def _markdown_table(header: list[str], rows: list[list[Any]]) -> str:

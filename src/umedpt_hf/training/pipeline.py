@@ -44,12 +44,17 @@ def load_database(config: PretrainConfig) -> dict[str, Any]:
     return database
 
 
+MODEL_TASK_KEYS = ("type", "labels", "modality")
+
+
 def build_model_and_processor(config: PretrainConfig, database: dict[str, Any]) -> tuple[Any, Any]:
     """A freshly initialised `UMedPTForMultiTask` with one head per pretraining task, and its processor."""
     from umedpt_hf.modeling_umedpt import UMedPTForMultiTask
     from umedpt_hf.presets import config_from_preset
 
-    specs = {name: dict(database[name].spec) for name in config.task_names}
+    # the model's task entries; preprocessing keys of a spec (e.g. a CT "window") go to the processor instead
+    specs = {name: {key: database[name].spec[key] for key in MODEL_TASK_KEYS if key in database[name].spec}
+             for name in config.task_names}  # fmt: skip
     model_config = config_from_preset(
         config.model.preset, tasks=specs, num_channels=config.model.num_channels, **config.model.overrides
     )
