@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -10,7 +8,7 @@ from transformers import (
     AutoModel,
     AutoModelForPreTraining,
 )
-from umedpt_test_utils import BACKBONES, make_task_batch
+from umedpt_test_utils import BACKBONES, make_task_batch, run_python_script
 
 from umedpt_hf import (
     UMedPTConfig,
@@ -149,17 +147,8 @@ def test_remote_code_loading_in_a_process_without_the_package(tiny_model, tmp_pa
     assert {"modeling_umedpt.py", "configuration_umedpt.py", *split_modules} <= {p.name for p in model_dir.iterdir()}
     pixel_values = torch.randn(2, 3, 64, 64)
     torch.save(pixel_values, tmp_path / "in.pt")
-    script = tmp_path / "load.py"
-    script.write_text(REMOTE_CODE_SCRIPT)
-    # -S: no site-packages .pth hooks (the editable install); the venv's packages are added back by hand
-    site_packages = [p for p in sys.path if p.endswith("site-packages")]
-    env = {"PYTHONPATH": ":".join(site_packages), "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    result = subprocess.run(
-        [sys.executable, "-S", str(script), str(model_dir), str(tmp_path / "in.pt"), str(tmp_path / "out.pt")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
+    result = run_python_script(
+        REMOTE_CODE_SCRIPT, model_dir, tmp_path / "in.pt", tmp_path / "out.pt", folder=tmp_path, without_package=True
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "transformers_modules" in result.stdout

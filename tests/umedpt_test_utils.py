@@ -47,3 +47,24 @@ def make_task_batch(task_type: str, num_labels: int, batch_size: int = 2, size: 
             for index in range(batch_size)
         ]
     return {"pixel_values": pixel_values, "labels": labels}
+
+
+def run_python_script(script: str, *args: str, folder, without_package: bool = False, env: dict | None = None):
+    """Run `script` (Python source) in a fresh interpreter with `args`; returns the CompletedProcess.
+
+    `without_package=True` runs with `-S` (no site-packages .pth hooks, so no editable install of umedpt_hf) and puts
+    back only the venv's site-packages: remote code must work there without the package."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = Path(folder) / "script.py"
+    path.write_text(script)
+    if without_package:
+        site_packages = [p for p in sys.path if p.endswith("site-packages")]
+        base = {"PYTHONPATH": ":".join(site_packages), "HF_HUB_OFFLINE": "1", "HF_HOME": str(Path(folder) / "hf")}
+    else:
+        base = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, *(["-S"] if without_package else []), str(path), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env={**base, **(env or {})}, timeout=300)

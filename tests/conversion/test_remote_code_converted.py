@@ -3,12 +3,11 @@ the same pyramid and image vector as with the package."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import torch
 from transformers import AutoModel
+from umedpt_test_utils import run_python_script
 
 REMOTE_CODE_SCRIPT = textwrap.dedent(
     """
@@ -33,17 +32,13 @@ REMOTE_CODE_SCRIPT = textwrap.dedent(
 def test_converted_folder_loads_without_the_package(converted_standin, tmp_path, tv_io):
     pixel_values = tv_io["input_224"]
     torch.save(pixel_values, tmp_path / "in.pt")
-    script = tmp_path / "load.py"
-    script.write_text(REMOTE_CODE_SCRIPT)
-    # -S: no site-packages .pth hooks (an editable install); the venv's packages are added back by hand
-    site_packages = [p for p in sys.path if p.endswith("site-packages")]
-    env = {"PYTHONPATH": ":".join(site_packages), "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    result = subprocess.run(
-        [sys.executable, "-S", str(script), str(converted_standin), str(tmp_path / "in.pt"), str(tmp_path / "out.pt")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
+    result = run_python_script(
+        REMOTE_CODE_SCRIPT,
+        converted_standin,
+        tmp_path / "in.pt",
+        tmp_path / "out.pt",
+        folder=tmp_path,
+        without_package=True,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "transformers_modules" in result.stdout

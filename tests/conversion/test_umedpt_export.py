@@ -3,9 +3,6 @@ malicious and encoder-less zips are refused with one line; unknown members are l
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from conversion_helpers import (
 )
 from safetensors.torch import load_file
 from torch import nn
+from umedpt_test_utils import run_python_script
 
 from umedpt_hf.conversion.safe_pickle import ModuleTree
 from umedpt_hf.conversion.sources import read_source
@@ -57,15 +55,13 @@ FRESH_INTERPRETER = textwrap.dedent(
 
 
 def test_standin_reads_bit_identically_in_a_fresh_interpreter_without_torchvision(tmp_path):
-    script = tmp_path / "convert.py"
-    script.write_text(FRESH_INTERPRETER)
-    env = {**os.environ, "PYTHONPATH": str(SRC), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [sys.executable, str(script), str(STANDIN_ZIP), str(STANDIN_EXPECTED), str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
+    result = run_python_script(
+        FRESH_INTERPRETER,
+        STANDIN_ZIP,
+        STANDIN_EXPECTED,
+        tmp_path / "out",
+        folder=tmp_path,
+        env={"PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "bit-identical 161" in result.stdout
