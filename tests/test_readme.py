@@ -11,6 +11,8 @@ How README blocks are run (the convention for everyone who writes a README secti
 - Placeholders are files that exist in the scratch directory (PLACEHOLDER_FILES: `encoder-1.0.4.pt.zip`, the
   authors' download, is the structural stand-in of their export); a Hub name is served by a loopback Hub
   (tests/hub_server) that HF_ENDPOINT / HF_TOKEN point at, with the repos of HUB_REPOS pushed there first.
+- `make main` is stood in for by MAKE_MAIN_STAND_IN (its own data build and pretraining commands, on the stand-in
+  database and config), so that later sections find `cache/umedpt-mini` and `outputs/umedpt_mini/final`.
 - Stand-ins keep the run short, and are the only edits: the database is built with a few tasks (STAND_IN_TASKS), the
   YAML configs under examples/configs/ run two steps on small images (STAND_IN_CONFIG), and TEXT_STAND_INS rewrites
   README text (each entry says why). A command that needs more must say so in this file, not be skipped.
@@ -57,6 +59,13 @@ PLACEHOLDER_FILES = {"encoder-1.0.4.pt.zip": "tests/conversion/data/mmm_standin_
 # Hub names the README loads from: pushed to the loopback Hub first (repo id -> folder in the scratch directory)
 HUB_REPOS: dict[str, str] = {}
 BLOCK_TIMEOUT = 300
+# `make main` (the set-up block) is checked, not run: this stand-in leaves what later sections use after it, the
+# database in cache/umedpt-mini and the main job's model in outputs/umedpt_mini (scripts/main.sh's own commands)
+MAKE_MAIN_STAND_IN = (
+    "umedpt data build --out cache/umedpt-mini --no-progress --only " + " ".join(STAND_IN_TASKS) + "\n"
+    "python examples/pretrain.py --config examples/configs/umedpt_mini.yaml data.database=cache/umedpt-mini "
+    "output_dir=outputs/umedpt_mini training.progress_bar=false\n"
+)
 
 WORKER = r"""
 import contextlib, runpy, sys, traceback
@@ -188,6 +197,9 @@ def test_every_readme_command_and_snippet_runs_as_written(tmp_path, hub_for_read
     worker = subprocess.Popen([sys.executable, "-c", WORKER], cwd=work, env=env, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)  # fmt: skip
     failures, timings = [], []
+    made = subprocess.run(["bash", "-euo", "pipefail", "-c", MAKE_MAIN_STAND_IN], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=BLOCK_TIMEOUT)  # fmt: skip
+    assert made.returncode == 0, f"the stand-in of make main failed:\n{(made.stdout + made.stderr)[-3000:]}"
     try:
         for block in blocks:
             started = time.monotonic()

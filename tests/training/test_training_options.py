@@ -89,14 +89,15 @@ def test_multi_process_launch_with_a_single_process_accelerator_is_refused(tmp_p
 
 def test_compile_builds_and_trains_a_step(tmp_path):
     """`training.compile` through the trainer (aot_eager: dynamo and AOT autograd without generating C++)."""
-    model = make_model(TASKS[:1])
+    model = make_model(TASKS[:2])  # classification and segmentation: no detection decoder is built
     args = MultiTaskTrainingArguments(
         output_dir=str(tmp_path), max_steps=1, save_steps=0, progress_bar=False, compile=True,
         compile_backend="aot_eager",
     )  # fmt: skip
-    result = MultiTaskTrainer(model, make_loaders(TASKS[:1], image_size=32), args).train()
+    result = MultiTaskTrainer(model, make_loaders(TASKS[:2], image_size=32), args).train()
     assert result.global_step == 1 and math.isfinite(result.last_losses["xray_cls"])
     assert model.umedpt._compiled_call_impl is not None and model.pixel_decoder._compiled_call_impl is not None
+    assert model.detection_decoder is None
 
 
 def test_compile_without_a_compiler_is_one_clear_error(tmp_path):

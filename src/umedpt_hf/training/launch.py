@@ -52,7 +52,9 @@ def compile_model(model: nn.Module, backend: str = "inductor") -> None:
     unsupported Python), found by compiling a two-operation probe first.
     """
     probe_compile(backend)
-    names = [name for name in ("umedpt", "pixel_decoder", "detection_decoder") if hasattr(model, name)]
+    # the decoders a model has built (a classification-only model builds none)
+    blocks = ("umedpt", "pixel_decoder", "detection_decoder")
+    names = [name for name in blocks if getattr(model, name, None) is not None]
     if not names:
         raise ValueError(f"training.compile: {type(model).__name__} has no encoder or decoders to compile")
     dynamo_config = torch._dynamo.config
