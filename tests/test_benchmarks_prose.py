@@ -62,3 +62,10 @@ def test_memory_table_is_the_json():
         mode = row[1].split(" ")[0]
         assert [float(cell) for cell in row[2:7]] == [result[mode][t] for t in ("1", "2", "4", "8", "16")]
         assert float(row[7].split(" ")[0].strip("*")) == pytest.approx(result[f"{mode}_ratio_last_first"], abs=0.05)
+
+
+def test_readme_states_the_measured_make_test_run():
+    run = json.loads((RESULTS / "make_test_run.json").read_text())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    stated = f"`make test` took {run['total_seconds']} s, the suite itself {run['pytest_seconds']} s"
+    assert stated in readme and f"({run['passed']} passed, {run['skipped']} skipped" in readme
