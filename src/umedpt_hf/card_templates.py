@@ -6,12 +6,16 @@ A leaf module: publishing (`umedpt_hf.hub`) and conversion (`umedpt_hf.conversio
 from __future__ import annotations
 
 import os
+import sysconfig
 from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parents[2] / "hub_cards"  # a source checkout (editable install)
+INSTALLED = Path(sysconfig.get_path("data")) / "share" / "umedpt_hf" / "hub_cards"  # a wheel's data files
 
 
 def hub_cards_dir() -> Path:
-    """The hub_cards/ folder: ``$UMEDPT_HUB_CARDS`` or the one of this source checkout."""
-    candidates = [os.environ.get("UMEDPT_HUB_CARDS"), Path(__file__).resolve().parents[2] / "hub_cards"]
+    """The hub_cards/ folder: ``$UMEDPT_HUB_CARDS``, the one of this source checkout, or the installed copy."""
+    candidates = [os.environ.get("UMEDPT_HUB_CARDS"), CHECKOUT, INSTALLED]
     for candidate in candidates:
         if candidate and (Path(candidate) / "modelcard_template.md").is_file():
             return Path(candidate)
